@@ -1,0 +1,405 @@
+// TCP socket awaiters and helpers. The fast path of every operation is one syscall and no
+// suspension; readiness flags cached in IoState skip syscalls that would return EAGAIN.
+// Thread contract: the owning loop's thread.
+#include "runtime/tcp.h"
+
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace cw::rt {
+namespace detail {
+
+void IoAwaiterBase::suspend_on(IoWaiter*& slot, std::coroutine_handle<> h) {
+  h_ = h;
+  slot = this;
+  slot_ = &slot;
+  on_cancel = [](IoWaiter* w) {
+    auto* self = static_cast<IoAwaiterBase*>(w);
+    self->loop_.timers().cancel(self->timer_);
+    self->err_ = std::make_error_code(std::errc::operation_canceled);
+    self->loop_.defer(self->h_);
+  };
+  if (deadline_ != kNoDeadline) {
+    timer_.ctx = this;
+    timer_.fire = [](TimerNode* n) {
+      auto* self = static_cast<IoAwaiterBase*>(n->ctx);
+      *self->slot_ = nullptr;
+      self->err_ = std::make_error_code(std::errc::timed_out);
+      self->h_.resume();
+    };
+    loop_.timers().arm(timer_, deadline_);
+  }
+}
+
+void IoAwaiterBase::complete(IoWaiter*& slot) {
+  slot = nullptr;
+  loop_.timers().cancel(timer_);
+  h_.resume();
+}
+
+// ---- read ----
+
+bool ReadAwaiter::try_read() {
+  for (;;) {
+    ssize_t n = ::read(st_->fd, buf_, len_);
+    if (n > 0) {
+      got_ = size_t(n);
+      // A short read drained the socket: the next read waits for an edge instead of
+      // paying for an EAGAIN.
+      if (size_t(n) < len_) st_->readable = false;
+      return true;
+    }
+    if (n == 0) {
+      got_ = 0;
+      return true;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      st_->readable = false;
+      return false;
+    }
+    err_ = std::error_code(errno, std::system_category());
+    return true;
+  }
+}
+
+bool ReadAwaiter::await_ready() {
+  if (!st_ || st_->dead) {
+    err_ = std::make_error_code(std::errc::bad_file_descriptor);
+    return true;
+  }
+  if (st_->readable && try_read()) return true;
+  if (expired()) {
+    err_ = std::make_error_code(std::errc::timed_out);
+    return true;
+  }
+  on_ready = &ReadAwaiter::ready;
+  return false;
+}
+
+void ReadAwaiter::ready(IoWaiter* w) {
+  auto* self = static_cast<ReadAwaiter*>(w);
+  if (self->try_read()) self->complete(self->st_->reader);
+}
+
+Result<size_t> ReadAwaiter::await_resume() {
+  if (err_) return fail(err_);
+  return got_;
+}
+
+// ---- readable ----
+
+bool ReadableAwaiter::await_ready() {
+  if (!st_ || st_->dead) {
+    err_ = std::make_error_code(std::errc::bad_file_descriptor);
+    return true;
+  }
+  if (st_->readable || st_->hup) return true;
+  if (expired()) {
+    err_ = std::make_error_code(std::errc::timed_out);
+    return true;
+  }
+  on_ready = &ReadableAwaiter::ready;
+  return false;
+}
+
+void ReadableAwaiter::ready(IoWaiter* w) {
+  auto* self = static_cast<ReadableAwaiter*>(w);
+  self->complete(self->st_->reader);
+}
+
+Result<void> ReadableAwaiter::await_resume() {
+  if (err_) return fail(err_);
+  return {};
+}
+
+// ---- write ----
+
+WriteAwaiter::WriteAwaiter(EventLoop& loop, IoState* st, const iovec* iov, int n,
+                           int64_t deadline)
+    : IoAwaiterBase(loop, st, deadline), n_(n > kMaxIov ? kMaxIov : n) {
+  for (int i = 0; i < n_; ++i) iov_[i] = iov[i];
+}
+
+bool WriteAwaiter::try_write() {
+  while (first_ < n_) {
+    if (iov_[first_].iov_len == 0) {
+      ++first_;
+      continue;
+    }
+    msghdr msg{};
+    msg.msg_iov = iov_ + first_;
+    msg.msg_iovlen = size_t(n_ - first_);
+    ssize_t w = ::sendmsg(st_->fd, &msg, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        st_->writable = false;
+        return false;
+      }
+      err_ = std::error_code(errno, std::system_category());
+      return true;
+    }
+    size_t left = size_t(w);
+    while (first_ < n_ && left >= iov_[first_].iov_len) {
+      left -= iov_[first_].iov_len;
+      ++first_;
+    }
+    if (first_ < n_) {
+      iov_[first_].iov_base = static_cast<char*>(iov_[first_].iov_base) + left;
+      iov_[first_].iov_len -= left;
+    }
+  }
+  return true;
+}
+
+bool WriteAwaiter::await_ready() {
+  if (!st_ || st_->dead) {
+    err_ = std::make_error_code(std::errc::bad_file_descriptor);
+    return true;
+  }
+  if (try_write()) return true;
+  if (expired()) {
+    err_ = std::make_error_code(std::errc::timed_out);
+    return true;
+  }
+  on_ready = &WriteAwaiter::ready;
+  return false;
+}
+
+void WriteAwaiter::ready(IoWaiter* w) {
+  auto* self = static_cast<WriteAwaiter*>(w);
+  if (self->try_write()) self->complete(self->st_->writer);
+}
+
+Result<void> WriteAwaiter::await_resume() {
+  if (err_) return fail(err_);
+  return {};
+}
+
+// ---- accept ----
+
+bool AcceptAwaiter::try_accept() {
+  for (;;) {
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd = ::accept4(st_->fd, reinterpret_cast<sockaddr*>(&ss), &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      fd_ = fd;
+      peer_ = SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+      return true;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EAGAIN) {
+      st_->readable = false;
+      return false;
+    }
+    // EMFILE/ENFILE/ENOBUFS: report; the acceptor backs off and tries again.
+    err_ = std::error_code(errno, std::system_category());
+    return true;
+  }
+}
+
+bool AcceptAwaiter::await_ready() {
+  if (!st_ || st_->dead) {
+    err_ = std::make_error_code(std::errc::bad_file_descriptor);
+    return true;
+  }
+  if (st_->readable && try_accept()) return true;
+  on_ready = &AcceptAwaiter::ready;
+  return false;
+}
+
+void AcceptAwaiter::ready(IoWaiter* w) {
+  auto* self = static_cast<AcceptAwaiter*>(w);
+  if (self->try_accept()) self->complete(self->st_->reader);
+}
+
+Result<TcpStream> AcceptAwaiter::await_resume() {
+  if (err_) return fail(err_);
+  int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return TcpStream::adopt(loop_, fd_, peer_);
+}
+
+}  // namespace detail
+
+// ---- TcpStream ----
+
+Result<TcpStream> TcpStream::adopt(EventLoop& loop, int fd, SocketAddress peer) {
+  IoState* st = loop.add(fd);
+  if (!st) {
+    int err = errno;
+    ::close(fd);
+    return fail_errno(err);
+  }
+  st->writable = true;
+  return TcpStream(loop, st, peer);
+}
+
+TcpStream::TcpStream(TcpStream&& o) noexcept
+    : loop_(o.loop_), st_(std::exchange(o.st_, nullptr)), peer_(o.peer_) {}
+
+TcpStream& TcpStream::operator=(TcpStream&& o) noexcept {
+  if (this != &o) {
+    close();
+    loop_ = o.loop_;
+    st_ = std::exchange(o.st_, nullptr);
+    peer_ = o.peer_;
+  }
+  return *this;
+}
+
+bool TcpStream::idle_and_open() {
+  if (!st_ || st_->dead || st_->hup) return false;
+  if (!st_->readable) return true;
+  char c;
+  ssize_t n = ::recv(st_->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && errno == EAGAIN) {
+    st_->readable = false;
+    return true;
+  }
+  return false;  // data we did not ask for, EOF, or an error: not reusable
+}
+
+void TcpStream::shutdown_write() {
+  if (st_ && !st_->dead) ::shutdown(st_->fd, SHUT_WR);
+}
+
+void TcpStream::close() {
+  if (st_) {
+    loop_->close(st_);
+    st_ = nullptr;
+  }
+}
+
+void TcpStream::reset() {
+  if (st_ && !st_->dead) {
+    linger lg{1, 0};
+    setsockopt(st_->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
+  close();
+}
+
+// ---- TcpListener ----
+
+Result<TcpListener> TcpListener::bind(EventLoop& loop, const SocketAddress& addr, int backlog) {
+  int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail_errno(errno);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (::bind(fd, addr.sa(), addr.len()) != 0 || ::listen(fd, backlog) != 0) {
+    int err = errno;
+    ::close(fd);
+    return fail_errno(err);
+  }
+  IoState* st = loop.add(fd);
+  if (!st) {
+    int err = errno;
+    ::close(fd);
+    return fail_errno(err);
+  }
+  TcpListener l;
+  l.loop_ = &loop;
+  l.st_ = st;
+  return l;
+}
+
+TcpListener::TcpListener(TcpListener&& o) noexcept
+    : loop_(o.loop_), st_(std::exchange(o.st_, nullptr)) {}
+
+TcpListener& TcpListener::operator=(TcpListener&& o) noexcept {
+  if (this != &o) {
+    close();
+    loop_ = o.loop_;
+    st_ = std::exchange(o.st_, nullptr);
+  }
+  return *this;
+}
+
+SocketAddress TcpListener::local_address() const {
+  sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (!st_ || getsockname(st_->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  return SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+void TcpListener::close() {
+  if (st_) {
+    loop_->close(st_);
+    st_ = nullptr;
+  }
+}
+
+// ---- connect ----
+
+namespace {
+// Waits for a connecting socket to become writable.
+class ConnectAwaiter : public detail::IoAwaiterBase {
+ public:
+  ConnectAwaiter(EventLoop& loop, IoState* st, int64_t deadline)
+      : IoAwaiterBase(loop, st, deadline) {}
+  bool await_ready() {
+    if (st_->writable || st_->hup) return true;
+    on_ready = [](IoWaiter* w) {
+      auto* self = static_cast<ConnectAwaiter*>(w);
+      self->complete(self->st_->writer);
+    };
+    return false;
+  }
+  void await_suspend(std::coroutine_handle<> h) { suspend_on(st_->writer, h); }
+  std::error_code await_resume() { return err_; }
+};
+}  // namespace
+
+Task<Result<TcpStream>> connect(EventLoop& loop, SocketAddress addr, int64_t timeout_ms) {
+  int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) co_return fail_errno(errno);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int rc = ::connect(fd, addr.sa(), addr.len());
+  if (rc != 0 && errno != EINPROGRESS) {
+    int err = errno;
+    ::close(fd);
+    co_return fail_errno(err);
+  }
+  IoState* st = loop.add(fd);
+  if (!st) {
+    int err = errno;
+    ::close(fd);
+    co_return fail_errno(err);
+  }
+  TcpStream stream(loop, st, addr);
+  if (rc != 0) {
+    int64_t deadline = timeout_ms > 0 ? loop.now_ms() + timeout_ms : kNoDeadline;
+    std::error_code ec = co_await ConnectAwaiter(loop, st, deadline);
+    if (ec) co_return fail(ec);
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+    if (soerr != 0) co_return fail_errno(soerr);
+  }
+  st->writable = true;
+  co_return std::move(stream);
+}
+
+Result<void> probe_bind(const SocketAddress& addr) {
+  int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail_errno(errno);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  int rc = ::bind(fd, addr.sa(), addr.len());
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return fail_errno(err);
+  return {};
+}
+
+}  // namespace cw::rt
