@@ -132,6 +132,9 @@ struct Config {
   Duration drain_timeout{15000};
   std::vector<Listener> listeners;
   std::vector<Cluster> clusters;
+  // Key paths that were accepted and validated but that this version does not act on yet
+  // (e.g. "registry", "clusters[0].health_check"); `causeway check` may list them.
+  std::vector<std::string> unapplied_keys;
 };
 
 }  // namespace cw::config

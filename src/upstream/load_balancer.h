@@ -57,6 +57,16 @@ struct LbOptions {
   uint32_t maglev_table_size = kDefaultMaglevTableSize;
 };
 
+// What a user of each policy should know:
+// - least_request draws both candidates by weight and keeps the first on a tie of
+//   active / weight, so shares follow the weights both idle and under load.
+// - peak_ewma draws uniformly; a host with no sample yet borrows its rival's estimate and wins
+//   ties, so a new host is compared on load alone (never starved, never flooded). Estimates move
+//   only on responses (record_latency), not with time.
+// - ring_hash: points per unit of weight are a power of two (>= 512 for the lightest host, ring
+//   1024..~65536 points), so other hosts keep their points when one joins or leaves.
+// - maglev: a key whose slot's host is down is rehashed up to 8 times, then walks the table
+//   from there; hosts are placed in key order, so the table ignores the input order.
 class LoadBalancer {
  public:
   LoadBalancer(LbPolicy policy, std::vector<LbHost> hosts, uint64_t seed);

@@ -1,0 +1,118 @@
+// JSON API bodies from the snapshot and summed stats. Thread contract: see api.h.
+#include "admin/api.h"
+
+#include "admin/reply.h"
+
+namespace cw::admin {
+namespace {
+
+Json latency_json(const LatencySum& l) {
+  Json j = Json::object();
+  for (auto [name, q] : {std::pair{"p50", 0.5}, std::pair{"p90", 0.9}, std::pair{"p99", 0.99}}) {
+    if (auto v = l.quantile_ms(q)) {
+      j[name] = *v;
+    } else {
+      j[name] = nullptr;
+    }
+  }
+  return j;
+}
+
+Json host_json(const upstream::Host& h, const HostSum* s) {
+  static const HostSum kNone;
+  if (!s) s = &kNone;
+  return {{"address", h.key},
+          {"weight", h.weight},
+          {"healthy", h.healthy.load(std::memory_order_relaxed)},
+          {"active_requests", s->active_requests},
+          {"requests", s->requests},
+          {"failures", s->failures},
+          {"latency_ms", latency_json(s->latency)}};
+}
+
+}  // namespace
+
+Json clusters_json(const proxy::ProxySnapshot& snap, const StatsSum& stats) {
+  static const ClusterSum kNone;
+  Json out = Json::array();
+  for (const auto& cs : snap.clusters) {
+    if (!cs) continue;
+    auto it = stats.clusters.find(cs->name);
+    const ClusterSum& sum = it != stats.clusters.end() ? it->second : kNone;
+    Json hosts = Json::array();
+    for (const auto& h : cs->hosts) {
+      auto hit = sum.hosts.find(h->key);
+      hosts.push_back(host_json(*h, hit != sum.hosts.end() ? &hit->second : nullptr));
+    }
+    Json responses = Json::object();
+    constexpr const char* kClass[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (int k = 0; k < 6; ++k) responses[kClass[k]] = sum.responses_by_class[k];
+    out.push_back({{"name", cs->name},
+                   {"lb", cs->settings.lb},
+                   {"discovery", cs->settings.discovery},
+                   {"hosts", std::move(hosts)},
+                   {"requests", sum.requests},
+                   {"responses", std::move(responses)},
+                   {"connect_failures", sum.connect_failures},
+                   {"connections_open", sum.open_connections},
+                   {"connections_idle", sum.idle_connections},
+                   {"reuse_ratio", sum.reuse_ratio()}});
+  }
+  return out;
+}
+
+Json listeners_json(const proxy::ProxySnapshot& snap,
+                    const std::map<std::string, rt::SocketAddress>& bound) {
+  Json out = Json::array();
+  for (const auto& ls : snap.listeners) {
+    const config::Listener& l = ls->cfg;
+    auto b = bound.find(ls->key);
+    Json routes = Json::array();
+    for (const auto& r : l.routes) {
+      Json rj = {{"name", r.name}, {"match", match_to_json(r.match)}};
+      if (!r.cluster.empty()) rj["cluster"] = r.cluster;
+      if (r.direct_response) {
+        rj["direct_response"] = {{"status", r.direct_response->status},
+                                 {"content_type", r.direct_response->content_type}};
+      }
+      if (r.redirect) {
+        rj["redirect"] = {{"location", r.redirect->location}, {"status", r.redirect->status}};
+      }
+      rj["timeout_ms"] = r.timeout.count();
+      routes.push_back(std::move(rj));
+    }
+    Json allow = Json::array();
+    Json deny = Json::array();
+    Json trusted = Json::array();
+    for (const auto& c : l.access.allow) allow.push_back(c.text);
+    for (const auto& c : l.access.deny) deny.push_back(c.text);
+    for (const auto& c : l.trusted_proxies) trusted.push_back(c.text);
+    out.push_back({{"name", l.name},
+                   {"address", b != bound.end() ? b->second.text() : l.listen.text()},
+                   {"configured_address", l.listen.text()},
+                   {"protocol", l.protocol},
+                   {"routes", std::move(routes)},
+                   {"access", {{"allow", std::move(allow)}, {"deny", std::move(deny)}}},
+                   {"trusted_proxies", std::move(trusted)}});
+  }
+  return out;
+}
+
+Json config_json(const proxy::ProxySnapshot& snap) {
+  Json j = Json::object();
+  j["source"] = snap.config ? snap.config->source : "";
+  j["generation"] = snap.generation;
+  if (snap.config) {
+    Json model = config_to_json(*snap.config);
+    for (auto& [k, v] : model.items()) j[k] = std::move(v);
+  }
+  return j;
+}
+
+AdminServer::Response reload_reply(const ReloadOutcome& outcome) {
+  if (outcome.ok) return json_reply(200, {{"status", "reloaded"}, {"generation", outcome.generation}});
+  return error_reply(400, "config_invalid",
+                     {{"errors", outcome.errors}, {"generation", outcome.generation}});
+}
+
+}  // namespace cw::admin

@@ -1,0 +1,26 @@
+// The JSON API bodies: /api/v1/clusters, /api/v1/listeners, /api/v1/config, /api/v1/reload.
+// Thread contract: control thread (reads the snapshot and summed stats shards).
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "admin/admin_server.h"
+#include "admin/config_json.h"
+#include "admin/stats_sum.h"
+#include "proxy/snapshot.h"
+
+namespace cw::admin {
+
+// Every cluster of the snapshot, its hosts with health, weight, load and latency percentiles.
+Json clusters_json(const proxy::ProxySnapshot& snap, const StatsSum& stats);
+// Every listener: address (bound, when known), protocol, routes, ACLs.
+Json listeners_json(const proxy::ProxySnapshot& snap,
+                    const std::map<std::string, rt::SocketAddress>& bound);
+// The loaded config plus "source" and "generation".
+Json config_json(const proxy::ProxySnapshot& snap);
+// 200 {"status":"reloaded","generation":N} or 400 {"error":"config_invalid","errors":[...],
+// "generation":N}.
+AdminServer::Response reload_reply(const ReloadOutcome& outcome);
+
+}  // namespace cw::admin

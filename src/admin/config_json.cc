@@ -1,0 +1,137 @@
+// Config model -> JSON, in the YAML file's own key names. Thread contract: pure functions.
+#include "admin/config_json.h"
+
+namespace cw::admin {
+namespace {
+
+Json cidrs(const std::vector<config::Cidr>& list) {
+  Json out = Json::array();
+  for (const auto& c : list) out.push_back(c.text);
+  return out;
+}
+
+}  // namespace
+
+std::string format_duration(config::Duration d) {
+  int64_t ms = d.count();
+  if (ms <= 0) return "0s";
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  std::string out;
+  const int64_t h = ms / 3'600'000;
+  ms %= 3'600'000;
+  const int64_t m = ms / 60'000;
+  ms %= 60'000;
+  if (h) out += std::to_string(h) + "h";
+  if (m) out += std::to_string(m) + "m";
+  if (ms) {
+    out += std::to_string(ms / 1000);
+    if (int64_t frac = ms % 1000) {
+      std::string f = std::to_string(frac);
+      f.insert(0, 3 - f.size(), '0');
+      while (f.back() == '0') f.pop_back();
+      out += "." + f;
+    }
+    out += "s";
+  }
+  return out;
+}
+
+Json match_to_json(const config::RouteMatch& m) {
+  Json j = Json::object();
+  if (m.path) j["path"] = *m.path;
+  if (m.path_prefix) j["path_prefix"] = *m.path_prefix;
+  if (m.path_regex) j["path_regex"] = *m.path_regex;
+  if (m.host) j["host"] = *m.host;
+  if (!m.methods.empty()) j["method"] = m.methods;
+  if (!m.headers.empty()) {
+    Json hs = Json::array();
+    for (const auto& h : m.headers) {
+      Json hj = {{"name", h.name}};
+      if (h.exact) hj["exact"] = *h.exact;
+      if (h.regex) hj["regex"] = *h.regex;
+      if (h.present) hj["present"] = true;
+      hs.push_back(std::move(hj));
+    }
+    j["headers"] = std::move(hs);
+  }
+  return j;
+}
+
+Json route_to_json(const config::Route& r) {
+  Json j = {{"name", r.name}, {"match", match_to_json(r.match)}};
+  if (!r.cluster.empty()) j["cluster"] = r.cluster;
+  if (r.direct_response) {
+    j["direct_response"] = {{"status", r.direct_response->status},
+                            {"body", r.direct_response->body},
+                            {"content_type", r.direct_response->content_type}};
+  }
+  if (r.redirect) {
+    j["redirect"] = {{"location", r.redirect->location}, {"status", r.redirect->status}};
+  }
+  j["timeout"] = format_duration(r.timeout);
+  if (r.idle_timeout) j["idle_timeout"] = format_duration(*r.idle_timeout);
+  if (r.retry) {
+    Json rj = {{"attempts", r.retry->attempts}};
+    if (r.retry->per_try_timeout) rj["per_try_timeout"] = format_duration(*r.retry->per_try_timeout);
+    rj["retry_on"] = r.retry->retry_on;
+    rj["backoff"] = {{"base", format_duration(r.retry->backoff_base)},
+                     {"max", format_duration(r.retry->backoff_max)}};
+    j["retry"] = std::move(rj);
+  }
+  return j;
+}
+
+Json listener_to_json(const config::Listener& l) {
+  Json routes = Json::array();
+  for (const auto& r : l.routes) routes.push_back(route_to_json(r));
+  return {{"name", l.name},
+          {"listen", l.listen.text()},
+          {"protocol", l.protocol},
+          {"access", {{"allow", cidrs(l.access.allow)}, {"deny", cidrs(l.access.deny)}}},
+          {"trusted_proxies", cidrs(l.trusted_proxies)},
+          {"header_read_timeout", format_duration(l.header_read_timeout)},
+          {"idle_timeout", format_duration(l.idle_timeout)},
+          {"max_header_bytes", l.max_header_bytes},
+          {"max_headers", l.max_headers},
+          {"routes", std::move(routes)}};
+}
+
+Json cluster_to_json(const config::Cluster& c) {
+  Json eps = Json::array();
+  for (const auto& e : c.endpoints) eps.push_back({{"address", e.address.text()}, {"weight", e.weight}});
+  return {{"name", c.name},
+          {"discovery", c.discovery},
+          {"endpoints", std::move(eps)},
+          {"lb", c.lb},
+          {"hash_on", c.hash_on},
+          {"connect_timeout", format_duration(c.connect_timeout)},
+          {"protocol", c.protocol},
+          {"pool",
+           {{"max_connections", c.pool.max_connections},
+            {"max_idle", c.pool.max_idle},
+            {"idle_timeout", format_duration(c.pool.idle_timeout)}}}};
+}
+
+Json config_to_json(const config::Config& c) {
+  Json j = Json::object();
+  if (c.workers > 0) {
+    j["workers"] = c.workers;
+  } else {
+    j["workers"] = "auto";
+  }
+  j["admin"] = {{"listen", c.admin.listen.text()}};
+  if (c.access_log) {
+    j["access_log"] = {{"path", c.access_log->path}, {"format", c.access_log->format}};
+  }
+  j["drain_timeout"] = format_duration(c.drain_timeout);
+  Json ls = Json::array();
+  for (const auto& l : c.listeners) ls.push_back(listener_to_json(l));
+  j["listeners"] = std::move(ls);
+  Json cs = Json::array();
+  for (const auto& cl : c.clusters) cs.push_back(cluster_to_json(cl));
+  j["clusters"] = std::move(cs);
+  j["unapplied_keys"] = c.unapplied_keys;
+  return j;
+}
+
+}  // namespace cw::admin

@@ -1,0 +1,238 @@
+// Prometheus rendering: one HELP/TYPE block per family, samples sorted by labels as the shard
+// maps are. Thread contract: see metrics.h.
+#include "admin/metrics.h"
+
+#include <array>
+#include <charconv>
+#include <cstdio>
+#include <initializer_list>
+#include <utility>
+
+namespace cw::admin {
+namespace {
+
+using Labels = std::initializer_list<std::pair<std::string_view, std::string_view>>;
+
+class Writer {
+ public:
+  explicit Writer(std::string& out) : out_(out) {}
+
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    out_ += "# HELP causeway_";
+    out_ += name;
+    out_ += ' ';
+    out_ += help;
+    out_ += "\n# TYPE causeway_";
+    out_ += name;
+    out_ += ' ';
+    out_ += type;
+    out_ += '\n';
+  }
+
+  void sample(std::string_view name, Labels labels, std::string_view value) {
+    out_ += "causeway_";
+    out_ += name;
+    if (labels.size() > 0) {
+      out_ += '{';
+      bool first = true;
+      for (const auto& [k, v] : labels) {
+        if (!first) out_ += ',';
+        first = false;
+        out_ += k;
+        out_ += "=\"";
+        out_ += escape_label_value(v);
+        out_ += '"';
+      }
+      out_ += '}';
+    }
+    out_ += ' ';
+    out_ += value;
+    out_ += '\n';
+  }
+  void sample(std::string_view name, Labels labels, uint64_t v) { sample(name, labels, num(v)); }
+  void sample_i(std::string_view name, Labels labels, int64_t v) {
+    sample(name, labels, std::to_string(v));
+  }
+  void sample_f(std::string_view name, Labels labels, double v) { sample(name, labels, num(v)); }
+
+  static std::string num(uint64_t v) { return std::to_string(v); }
+  static std::string num(double v) {
+    char buf[64];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, r.ptr);
+  }
+
+ private:
+  std::string& out_;
+};
+
+// Bucket bounds in seconds, printed once ("0.00025", "0.5", "30").
+const std::array<std::string, Histogram::kBuckets>& bucket_bounds() {
+  static const std::array<std::string, Histogram::kBuckets> bounds = [] {
+    std::array<std::string, Histogram::kBuckets> b;
+    for (int i = 0; i < Histogram::kBuckets; ++i) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%g", Histogram::kBoundsMs[i] / 1000.0);
+      b[i] = buf;
+    }
+    return b;
+  }();
+  return bounds;
+}
+
+void histogram(Writer& w, std::string_view name, std::string_view listener, std::string_view route,
+               const LatencySum& h) {
+  const std::string base(name);
+  const std::string bucket = base + "_bucket";
+  uint64_t cum = 0;
+  for (int i = 0; i < Histogram::kBuckets; ++i) {
+    cum += h.buckets[i];
+    w.sample(bucket, {{"listener", listener}, {"route", route}, {"le", bucket_bounds()[i]}}, cum);
+  }
+  w.sample(bucket, {{"listener", listener}, {"route", route}, {"le", "+Inf"}}, h.count);
+  w.sample_f(base + "_sum", {{"listener", listener}, {"route", route}}, double(h.sum_us) / 1e6);
+  w.sample(base + "_count", {{"listener", listener}, {"route", route}}, h.count);
+}
+
+constexpr std::string_view kClassNames[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+
+// One counter family per cluster field.
+struct ClusterCounter {
+  std::string_view name;
+  std::string_view help;
+  uint64_t ClusterSum::*field;
+};
+constexpr ClusterCounter kClusterCounters[] = {
+    {"upstream_requests_total", "Requests sent to the cluster (every try).",
+     &ClusterSum::requests},
+    {"upstream_connections_opened_total", "New upstream connections opened.",
+     &ClusterSum::connects},
+    {"upstream_connect_failures_total", "Upstream connection attempts that failed.",
+     &ClusterSum::connect_failures},
+    {"upstream_connection_reuses_total", "Requests sent on a pooled connection.",
+     &ClusterSum::reuses},
+    {"upstream_stale_connections_closed_total",
+     "Pooled connections found closed by the upstream at checkout.", &ClusterSum::stale_closed},
+    {"upstream_idle_expired_total", "Pooled connections closed by the idle timeout.",
+     &ClusterSum::idle_expired},
+    {"upstream_pool_exhausted_total", "Requests refused because the pool was at its limit.",
+     &ClusterSum::pool_exhausted},
+    {"upstream_reused_connection_resends_total",
+     "Requests re-sent once after a reused connection failed.", &ClusterSum::reused_conn_resends},
+};
+
+}  // namespace
+
+std::string escape_label_value(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      case '\n': out += "\\n"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string render_metrics(const StatsSum& s, const MetricsInfo& info) {
+  std::string out;
+  out.reserve(8192 + s.routes.size() * 2048 + s.clusters.size() * 2048);
+  Writer w(out);
+
+  w.family("build_info", "gauge", "Causeway build; the value is always 1.");
+  w.sample("build_info", {{"version", info.version}}, uint64_t(1));
+  w.family("workers", "gauge", "Worker threads serving traffic.");
+  w.sample("workers", {}, uint64_t(s.workers));
+  w.family("config_generation", "gauge", "Generation of the config snapshot being served.");
+  w.sample("config_generation", {}, info.config_generation);
+
+  // ---- downstream ----
+  w.family("requests_total", "counter", "Requests answered, by listener, route, cluster and status.");
+  for (const auto& [key, r] : s.routes) {
+    for (int code = 0; code < 600; ++code) {
+      if (r.by_status[code] == 0) continue;
+      const std::string c = std::to_string(code);
+      w.sample("requests_total",
+               {{"listener", r.listener}, {"route", r.route}, {"cluster", r.cluster}, {"code", c}},
+               r.by_status[code]);
+    }
+  }
+  w.family("request_duration_seconds", "histogram",
+           "Time from request head received to response complete.");
+  for (const auto& [key, r] : s.routes) {
+    histogram(w, "request_duration_seconds", r.listener, r.route, r.latency);
+  }
+  w.family("downstream_connections_total", "counter", "Client connections accepted.");
+  w.sample("downstream_connections_total", {}, s.downstream_connections);
+  w.family("downstream_connections_active", "gauge", "Client connections open now.");
+  w.sample_i("downstream_connections_active", {}, s.downstream_active);
+  w.family("downstream_connections_idle", "gauge",
+           "Keep-alive client connections waiting for their next request.");
+  w.sample_i("downstream_connections_idle", {}, s.downstream_idle);
+  w.family("downstream_denied_total", "counter", "Client connections refused by a listener ACL.");
+  w.sample("downstream_denied_total", {}, s.downstream_denied);
+  w.family("downstream_requests_total", "counter", "Request heads received (including refused).");
+  w.sample("downstream_requests_total", {}, s.requests);
+  w.family("errors_total", "counter", "Requests the proxy answered with its own error, by code.");
+  for (size_t i = 1; i < size_t(proxy::ProxyError::kCount); ++i) {
+    if (s.errors[i] == 0) continue;
+    w.sample("errors_total", {{"code", proxy::error_info(proxy::ProxyError(i)).code}}, s.errors[i]);
+  }
+
+  // ---- upstream, per cluster ----
+  for (const ClusterCounter& cc : kClusterCounters) {
+    w.family(cc.name, "counter", cc.help);
+    for (const auto& [name, c] : s.clusters) w.sample(cc.name, {{"cluster", name}}, c.*cc.field);
+    if (cc.field == &ClusterSum::requests) {
+      w.family("upstream_responses_total", "counter",
+               "Upstream responses by status class (none = no response).");
+      for (const auto& [name, c] : s.clusters) {
+        for (int k = 0; k < 6; ++k) {
+          w.sample("upstream_responses_total", {{"cluster", name}, {"class", kClassNames[k]}},
+                   c.responses_by_class[k]);
+        }
+      }
+    }
+  }
+  w.family("upstream_connections_open", "gauge", "Upstream connections open (busy and idle).");
+  for (const auto& [name, c] : s.clusters) {
+    w.sample_i("upstream_connections_open", {{"cluster", name}}, c.open_connections);
+  }
+  w.family("upstream_connections_idle", "gauge", "Upstream connections idle in the pools.");
+  for (const auto& [name, c] : s.clusters) {
+    w.sample_i("upstream_connections_idle", {{"cluster", name}}, c.idle_connections);
+  }
+  w.family("upstream_connection_reuse_ratio", "gauge",
+           "Share of upstream requests sent on a reused connection: reuses / (reuses + opens).");
+  for (const auto& [name, c] : s.clusters) {
+    w.sample_f("upstream_connection_reuse_ratio", {{"cluster", name}}, c.reuse_ratio());
+  }
+
+  // ---- upstream, per host ----
+  w.family("upstream_host_requests_total", "counter", "Requests sent to one upstream host.");
+  for (const auto& [name, c] : s.clusters) {
+    for (const auto& [host, h] : c.hosts) {
+      w.sample("upstream_host_requests_total", {{"cluster", name}, {"host", host}}, h.requests);
+    }
+  }
+  w.family("upstream_host_active_requests", "gauge", "Requests in flight to one upstream host.");
+  for (const auto& [name, c] : s.clusters) {
+    for (const auto& [host, h] : c.hosts) {
+      w.sample_i("upstream_host_active_requests", {{"cluster", name}, {"host", host}},
+                 h.active_requests);
+    }
+  }
+  w.family("upstream_host_failures_total", "counter",
+           "Connect failures, resets and timeouts against one upstream host.");
+  for (const auto& [name, c] : s.clusters) {
+    for (const auto& [host, h] : c.hosts) {
+      w.sample("upstream_host_failures_total", {{"cluster", name}, {"host", host}}, h.failures);
+    }
+  }
+  return out;
+}
+
+}  // namespace cw::admin

@@ -1,0 +1,102 @@
+// Summing stats shards across workers. Thread contract: see stats_sum.h.
+#include "admin/stats_sum.h"
+
+#include <mutex>
+
+namespace cw::admin {
+
+void LatencySum::add(const Histogram& h) {
+  for (int i = 0; i <= Histogram::kBuckets; ++i) {
+    const uint64_t n = h.bucket(i);
+    buckets[i] += n;
+    count += n;
+  }
+  sum_us += h.sum_us();
+}
+
+std::optional<double> LatencySum::quantile_ms(double q) const {
+  if (count == 0) return std::nullopt;
+  if (q < 0) q = 0;
+  if (q > 1) q = 1;
+  const double rank = q * double(count);
+  uint64_t below = 0;
+  for (int i = 0; i <= Histogram::kBuckets; ++i) {
+    const uint64_t in = buckets[i];
+    if (in == 0 || double(below + in) < rank) {
+      below += in;
+      continue;
+    }
+    if (i == Histogram::kBuckets) return Histogram::kBoundsMs[Histogram::kBuckets - 1];
+    const double lo = i == 0 ? 0.0 : Histogram::kBoundsMs[i - 1];
+    const double hi = Histogram::kBoundsMs[i];
+    double frac = (rank - double(below)) / double(in);
+    if (frac < 0) frac = 0;
+    return lo + (hi - lo) * frac;
+  }
+  return Histogram::kBoundsMs[Histogram::kBuckets - 1];  // unreachable: count > 0
+}
+
+double ClusterSum::reuse_ratio() const {
+  const uint64_t total = reuses + connects;
+  return total == 0 ? 0.0 : double(reuses) / double(total);
+}
+
+namespace {
+
+void add_cluster(ClusterSum& s, const upstream::ClusterStats& c) {
+  s.requests += c.requests.get();
+  for (int i = 0; i < 6; ++i) s.responses_by_class[i] += c.responses_by_class[i].get();
+  s.connects += c.connects.get();
+  s.connect_failures += c.connect_failures.get();
+  s.reuses += c.reuses.get();
+  s.stale_closed += c.stale_closed.get();
+  s.idle_expired += c.idle_expired.get();
+  s.pool_exhausted += c.pool_exhausted.get();
+  s.reused_conn_resends += c.reused_conn_resends.get();
+  s.open_connections += c.open_connections.get();
+  s.idle_connections += c.idle_connections.get();
+  for (const auto& [key, h] : c.hosts) {
+    if (!h) continue;
+    HostSum& hs = s.hosts[key];
+    hs.active_requests += h->active_requests.get();
+    hs.requests += h->requests.get();
+    hs.failures += h->failures.get();
+    hs.latency.add(h->latency);
+  }
+}
+
+}  // namespace
+
+StatsSum sum_stats(const std::vector<proxy::Worker*>& workers) {
+  StatsSum s;
+  for (proxy::Worker* w : workers) {
+    if (!w) continue;
+    ++s.workers;
+    proxy::WorkerStats& ws = w->stats();
+    for (size_t i = 0; i < size_t(proxy::ProxyError::kCount); ++i) s.errors[i] += ws.errors[i].get();
+    s.requests += ws.requests.get();
+    s.downstream_connections += ws.downstream_connections.get();
+    s.downstream_denied += ws.downstream_denied.get();
+    s.downstream_active += ws.downstream_active.get();
+    s.downstream_idle += ws.downstream_idle.get();
+
+    std::lock_guard lock(ws.registry_mu);
+    for (const auto& [key, r] : ws.routes) {
+      if (!r) continue;
+      RouteSum& rs = s.routes[key];
+      if (rs.listener.empty()) {
+        rs.listener = r->listener;
+        rs.route = r->route;
+      }
+      if (rs.cluster.empty()) rs.cluster = r->cluster;
+      for (int code = 0; code < 600; ++code) rs.by_status[code] += r->by_status[code].get();
+      rs.latency.add(r->latency);
+    }
+    for (const auto& [name, c] : ws.clusters) {
+      if (c) add_cluster(s.clusters[name], *c);
+    }
+  }
+  return s;
+}
+
+}  // namespace cw::admin

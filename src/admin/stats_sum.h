@@ -1,0 +1,78 @@
+// Sums the workers' stats shards into plain numbers for one admin read (/metrics, the JSON API).
+// Thread contract: control thread; takes each shard's registry_mu while copying its maps.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/counter.h"
+#include "proxy/errors.h"
+#include "proxy/worker.h"
+
+namespace cw::admin {
+
+// A Histogram summed over shards (non-cumulative buckets, last = +Inf).
+struct LatencySum {
+  uint64_t buckets[Histogram::kBuckets + 1] = {};
+  uint64_t sum_us = 0;
+  uint64_t count = 0;
+
+  void add(const Histogram& h);
+  // Estimated q-quantile (0..1) in ms: linear inside the bucket holding the rank; samples in
+  // the +Inf bucket report the last finite bound. nullopt when there are no samples.
+  std::optional<double> quantile_ms(double q) const;
+};
+
+struct RouteSum {
+  std::string listener;
+  std::string route;
+  std::string cluster;
+  uint64_t by_status[600] = {};
+  LatencySum latency;
+};
+
+struct HostSum {
+  int64_t active_requests = 0;
+  uint64_t requests = 0;
+  uint64_t failures = 0;
+  LatencySum latency;
+};
+
+struct ClusterSum {
+  uint64_t requests = 0;
+  uint64_t responses_by_class[6] = {};
+  uint64_t connects = 0;
+  uint64_t connect_failures = 0;
+  uint64_t reuses = 0;
+  uint64_t stale_closed = 0;
+  uint64_t idle_expired = 0;
+  uint64_t pool_exhausted = 0;
+  uint64_t reused_conn_resends = 0;
+  int64_t open_connections = 0;
+  int64_t idle_connections = 0;
+  std::map<std::string, HostSum> hosts;  // by host key
+
+  // reuses / (reuses + connects); 0 when neither happened.
+  double reuse_ratio() const;
+};
+
+struct StatsSum {
+  size_t workers = 0;
+  uint64_t errors[size_t(proxy::ProxyError::kCount)] = {};
+  uint64_t requests = 0;
+  uint64_t downstream_connections = 0;
+  uint64_t downstream_denied = 0;
+  int64_t downstream_active = 0;
+  int64_t downstream_idle = 0;
+  std::map<std::string, RouteSum> routes;      // key: listener + "\n" + route (sorted)
+  std::map<std::string, ClusterSum> clusters;  // by cluster name
+};
+
+// Reads every shard. Entries of routes and clusters a reload removed stay (counters never go
+// backwards); callers that show the current config filter by the snapshot.
+StatsSum sum_stats(const std::vector<proxy::Worker*>& workers);
+
+}  // namespace cw::admin

@@ -1,0 +1,74 @@
+// HTTP/1.1 head serialization (see writer.h). Sizes the output once, then appends.
+// Thread contract: pure functions; any thread.
+#include "http/h1/writer.h"
+
+namespace cw::http::h1 {
+namespace {
+
+size_t headers_size(const HeaderMap& headers) {
+  size_t n = 2;                                                             // final CRLF
+  for (const Header& h : headers) n += h.name.size() + h.value.size() + 4;  // ": " + CRLF
+  return n;
+}
+
+void append_headers(const HeaderMap& headers, std::string& out) {
+  for (const Header& h : headers) {
+    out.append(h.name);
+    out.append(": ", 2);
+    out.append(h.value);
+    out.append("\r\n", 2);
+  }
+  out.append("\r\n", 2);
+}
+
+}  // namespace
+
+void write_request_head(const RequestHead& head, std::string& out) {
+  out.reserve(out.size() + head.method.size() + head.target.size() + 11 +
+              headers_size(head.headers));
+  out.append(head.method);
+  out.push_back(' ');
+  out.append(head.target);
+  out.append(" HTTP/1.1\r\n", 11);
+  append_headers(head.headers, out);
+}
+
+void write_response_head(const ResponseHead& head, std::string& out) {
+  const std::string_view reason =
+      head.reason.empty() ? reason_phrase(head.status) : std::string_view(head.reason);
+  out.reserve(out.size() + 15 + reason.size() + headers_size(head.headers));
+  int status = head.status;
+  if (status < 100 || status > 999) status = 500;  // a broken invariant must not break framing
+  char line[13] = {'H',
+                   'T',
+                   'T',
+                   'P',
+                   '/',
+                   '1',
+                   '.',
+                   '1',
+                   ' ',
+                   static_cast<char>('0' + status / 100),
+                   static_cast<char>('0' + status / 10 % 10),
+                   static_cast<char>('0' + status % 10),
+                   ' '};
+  out.append(line, sizeof(line));
+  out.append(reason);
+  out.append("\r\n", 2);
+  append_headers(head.headers, out);
+}
+
+void write_chunk_header(size_t n, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char buf[2 * sizeof(size_t) + 2];
+  size_t pos = sizeof(buf);
+  buf[--pos] = '\n';
+  buf[--pos] = '\r';
+  do {
+    buf[--pos] = kHex[n & 0xf];
+    n >>= 4;
+  } while (n != 0);
+  out.append(buf + pos, sizeof(buf) - pos);
+}
+
+}  // namespace cw::http::h1

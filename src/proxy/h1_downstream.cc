@@ -1,0 +1,193 @@
+// HTTP/1.1 downstream framing and tunnelling. Thread contract: see h1_downstream.h.
+#include "proxy/h1_downstream.h"
+
+#include <sys/socket.h>
+
+#include <charconv>
+#include <cstring>
+
+#include "http/h1/writer.h"
+#include "proxy/worker.h"
+
+namespace cw::proxy {
+namespace {
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr int64_t kTunnelIdleMs = 3600 * 1000;
+
+size_t chunk_line(size_t n, char* out) {
+  auto r = std::to_chars(out, out + 20, n, 16);
+  r.ptr[0] = '\r';
+  r.ptr[1] = '\n';
+  return size_t(r.ptr - out) + 2;
+}
+
+// Frames data for the client into iov (chunk line, data, CRLF / last chunk). Returns count.
+int frame(bool chunked, std::string_view data, bool end, char* line, iovec* iov) {
+  int n = 0;
+  if (chunked && !data.empty()) iov[n++] = {line, chunk_line(data.size(), line)};
+  if (!data.empty()) iov[n++] = {const_cast<char*>(data.data()), data.size()};
+  if (chunked) {
+    static constexpr std::string_view kCrlf = "\r\n";
+    static constexpr std::string_view kCrlfLast = "\r\n0\r\n\r\n";
+    static constexpr std::string_view kLast = "0\r\n\r\n";
+    std::string_view tail = data.empty() ? (end ? kLast : std::string_view())
+                                         : (end ? kCrlfLast : kCrlf);
+    if (!tail.empty()) iov[n++] = {const_cast<char*>(tail.data()), tail.size()};
+  }
+  return n;
+}
+
+struct TunnelJoin {
+  int running = 2;
+  std::coroutine_handle<> waiter;
+};
+
+// Copies bytes one way until EOF or error, then half-closes the other side.
+rt::Task<void> pump(rt::TcpStream* from, rt::TcpStream* to, TunnelJoin* join, BufferPool* pool) {
+  ConnBuffer buf(*pool);
+  for (;;) {
+    size_t space = buf.prepare();
+    auto n = co_await from->read(buf.write_ptr(), space, from->loop().now_ms() + kTunnelIdleMs);
+    if (!n || *n == 0) {
+      if (n) {
+        to->shutdown_write();
+      } else if (from->is_open() && to->is_open()) {
+        // An error or idle timeout on one side ends both directions.
+        ::shutdown(from->fd(), SHUT_RDWR);
+        ::shutdown(to->fd(), SHUT_RDWR);
+      }
+      break;
+    }
+    buf.commit(*n);
+    auto w = co_await to->write(buf.view(), to->loop().now_ms() + kTunnelIdleMs);
+    buf.consume(buf.size());
+    if (!w) {
+      ::shutdown(from->fd(), SHUT_RDWR);
+      ::shutdown(to->fd(), SHUT_RDWR);
+      break;
+    }
+  }
+  if (--join->running == 0 && join->waiter) join->waiter.resume();
+}
+
+struct JoinAwaiter {
+  TunnelJoin* join;
+  bool await_ready() const noexcept { return join->running == 0; }
+  void await_suspend(std::coroutine_handle<> h) noexcept { join->waiter = h; }
+  void await_resume() const noexcept {}
+};
+
+}  // namespace
+
+rt::Task<Result<Downstream::Piece>> H1Downstream::read_body(int64_t deadline) {
+  for (;;) {
+    if (dec_.done()) co_return Piece{{}, true};
+    if (!buf_.empty()) {
+      auto st = dec_.decode(buf_.view());
+      if (st.error) co_return fail(std::errc::bad_message);
+      buf_.consume(st.consumed);
+      // The view stays valid: consume() never moves bytes; only the next read may.
+      if (!st.data.empty() || st.done) co_return Piece{st.data, st.done};
+      if (st.consumed) continue;
+    }
+    if (req_.expect_continue && !sent_continue_) {
+      sent_continue_ = true;
+      auto w = co_await stream_.write(kContinue, deadline);
+      if (!w) co_return fail(w.error());
+    }
+    size_t space = buf_.prepare();
+    auto n = co_await stream_.read(buf_.write_ptr(), space, deadline);
+    if (!n) co_return fail(n.error());
+    if (*n == 0) co_return fail(std::errc::connection_reset);
+    buf_.commit(*n);
+  }
+}
+
+rt::Task<Result<void>> H1Downstream::send_head(http::ResponseHead& head, std::string_view body,
+                                               bool end, int64_t deadline) {
+  head_.clear();
+  head_.append(req_.version_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  char num[24];
+  auto r = std::to_chars(num, num + sizeof num, head.status);
+  head_.append(num, size_t(r.ptr - num));
+  head_.push_back(' ');
+  head_.append(head.reason.empty() ? http::reason_phrase(head.status) : head.reason);
+  head_.append("\r\n");
+
+  const bool restate = head.body.kind != http::BodyKind::kNone;
+  for (const auto& h : head.headers) {
+    if (restate && (http::iequals(h.name, "content-length") ||
+                    http::iequals(h.name, "transfer-encoding")))
+      continue;
+    head_.append(h.name);
+    head_.append(": ");
+    head_.append(h.value);
+    head_.append("\r\n");
+  }
+  chunked_out_ = false;
+  switch (head.body.kind) {
+    case http::BodyKind::kContentLength: {
+      head_.append("Content-Length: ");
+      auto rr = std::to_chars(num, num + sizeof num, head.body.length);
+      head_.append(num, size_t(rr.ptr - num));
+      head_.append("\r\n");
+      break;
+    }
+    case http::BodyKind::kChunked:
+    case http::BodyKind::kUntilClose:
+      if (req_.version_minor >= 1) {
+        head_.append("Transfer-Encoding: chunked\r\n");
+        chunked_out_ = true;
+      } else {
+        close_after_ = true;  // HTTP/1.0: the body ends when we close
+      }
+      break;
+    case http::BodyKind::kNone:
+      break;
+  }
+  bool upgraded = head.status == 101;
+  bool keep = head.keep_alive && req_.keep_alive && !close_after_ && !w_.draining();
+  if (!upgraded) {
+    if (!keep) {
+      close_after_ = true;
+      head_.append("Connection: close\r\n");
+    } else if (req_.version_minor == 0) {
+      head_.append("Connection: keep-alive\r\n");
+    }
+  }
+  head_.append("\r\n");
+
+  iovec iov[5];
+  iov[0] = {head_.data(), head_.size()};
+  int n = 1 + frame(chunked_out_, body, end, chunk_line_, iov + 1);
+  co_return co_await stream_.writev(iov, n, deadline);
+}
+
+rt::Task<Result<void>> H1Downstream::send_body(std::string_view data, bool end,
+                                               int64_t deadline) {
+  iovec iov[4];
+  int n = frame(chunked_out_, data, end, chunk_line_, iov);
+  if (n == 0) co_return Result<void>{};
+  co_return co_await stream_.writev(iov, n, deadline);
+}
+
+rt::Task<void> H1Downstream::tunnel(rt::TcpStream& upstream, ConnBuffer& pending) {
+  auto& loop = stream_.loop();
+  if (!pending.empty()) {
+    auto w = co_await stream_.write(pending.view(), loop.now_ms() + kTunnelIdleMs);
+    pending.consume(pending.size());
+    if (!w) co_return;
+  }
+  if (!buf_.empty()) {  // bytes the client sent right after its upgrade request
+    auto w = co_await upstream.write(buf_.view(), loop.now_ms() + kTunnelIdleMs);
+    buf_.consume(buf_.size());
+    if (!w) co_return;
+  }
+  TunnelJoin join;
+  rt::spawn(pump(&upstream, &stream_, &join, &w_.buffers()));
+  co_await pump(&stream_, &upstream, &join, &w_.buffers());
+  co_await JoinAwaiter{&join};
+}
+
+}  // namespace cw::proxy

@@ -1,0 +1,67 @@
+// Snapshot construction. Thread contract: the control thread builds; workers read.
+#include "proxy/snapshot.h"
+
+#include "config/net.h"
+
+namespace cw::proxy {
+
+static bool any_contains(const std::vector<config::Cidr>& list, const rt::SocketAddress& peer) {
+  uint8_t bytes[16];
+  bool v6 = false;
+  if (!peer.ip_bytes(bytes, v6)) return false;
+  for (const auto& c : list) {
+    if (config::cidr_contains(c, v6, bytes)) return true;
+  }
+  return false;
+}
+
+bool ListenerSnapshot::allowed(const rt::SocketAddress& peer) const {
+  if (any_contains(cfg.access.deny, peer)) return false;
+  return cfg.access.allow.empty() || any_contains(cfg.access.allow, peer);
+}
+
+bool ListenerSnapshot::trusted_proxy(const rt::SocketAddress& peer) const {
+  return any_contains(cfg.trusted_proxies, peer);
+}
+
+const ListenerSnapshot* ProxySnapshot::listener(const std::string& key) const {
+  for (const auto& l : listeners) {
+    if (l->key == key) return l.get();
+  }
+  return nullptr;
+}
+
+std::shared_ptr<const ProxySnapshot> build_snapshot(std::shared_ptr<const config::Config> cfg,
+                                                    const ProxySnapshot* previous,
+                                                    std::string& error) {
+  auto snap = std::make_shared<ProxySnapshot>();
+  snap->config = cfg;
+  snap->generation = previous ? previous->generation + 1 : 1;
+  for (const auto& c : cfg->clusters) {
+    const upstream::ClusterSnapshot* prev = nullptr;
+    if (previous) {
+      for (const auto& pc : previous->clusters) {
+        if (pc->name == c.name) prev = pc.get();
+      }
+    }
+    auto cs = upstream::build_cluster(c, prev, error);
+    if (!cs) return nullptr;
+    snap->clusters.push_back(cs);
+    snap->cluster_names.push_back(c.name);
+  }
+  for (const auto& l : cfg->listeners) {
+    auto ls = std::make_unique<ListenerSnapshot>(l, snap->cluster_names);
+    auto addr = rt::SocketAddress::from_ip_port(l.listen.host, l.listen.port);
+    if (!addr) {
+      error = "listener " + l.name + ": bad address " + l.listen.text();
+      return nullptr;
+    }
+    ls->address = *addr;
+    ls->key = l.listen.text();
+    ls->index = int(snap->listeners.size());
+    snap->listeners.push_back(std::move(ls));
+  }
+  return snap;
+}
+
+}  // namespace cw::proxy

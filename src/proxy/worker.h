@@ -1,0 +1,96 @@
+// Worker: one thread, one event loop, and everything it owns: its SO_REUSEPORT listeners, the
+// per-worker view of each cluster (balancer state, connection pools), its stats shard and
+// buffers. Shared-nothing: other threads talk to it only through loop().post().
+// Thread contract: members are touched only on the worker's thread, except `stats` (see
+// stats.h) and the read-only atomics noted below.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proxy/access_log.h"
+#include "proxy/buffer.h"
+#include "proxy/snapshot.h"
+#include "proxy/stats.h"
+#include "runtime/event_loop.h"
+#include "runtime/tcp.h"
+#include "upstream/cluster.h"
+
+namespace cw::proxy {
+
+// What one config snapshot means on one worker. Requests hold a shared_ptr to the generation
+// they started under, so a reload never pulls state from under a request in flight.
+struct WorkerGeneration {
+  std::shared_ptr<const ProxySnapshot> snap;
+  std::vector<std::unique_ptr<upstream::WorkerCluster>> clusters;  // parallel to snap->clusters
+  std::vector<std::vector<RouteStats*>> route_stats;               // [listener][route]
+};
+
+// A client connection the worker tracks so drain can close idle ones.
+struct SessionEntry {
+  rt::TcpStream* stream = nullptr;
+  bool idle = false;  // waiting for the next request; safe to close on drain
+  SessionEntry* prev = nullptr;
+  SessionEntry* next = nullptr;
+};
+
+class Worker {
+ public:
+  explicit Worker(int id);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  int id() const { return id_; }
+  rt::EventLoop& loop() { return loop_; }
+  WorkerStats& stats() { return stats_; }
+  BufferPool& buffers() { return buffers_; }
+  AccessLog& access_log() { return access_log_; }
+  const std::shared_ptr<WorkerGeneration>& generation() const { return gen_; }
+  bool draining() const { return draining_; }
+  uint64_t next_random();
+
+  // Loop thread (or before the thread starts): switches to a new snapshot, opening listeners
+  // that are new and closing the ones that are gone. `bound` gives each listener key's
+  // concrete address (port 0 resolved once by the server).
+  void install(std::shared_ptr<const ProxySnapshot> snap,
+               const std::map<std::string, rt::SocketAddress>& bound);
+  // Binds one listener socket (start-up; called before the thread starts). Errors name it.
+  Result<rt::SocketAddress> bind_listener(const std::string& key, const rt::SocketAddress& addr);
+
+  void start();  // runs the loop on a new thread
+  void join();
+  // Loop thread: stop accepting, close idle keep-alive connections; sessions finish their
+  // request in flight and close.
+  void begin_drain();
+  // Any thread: client connections still open (drain waits for 0).
+  int64_t live_sessions() const { return live_sessions_.load(std::memory_order_relaxed); }
+
+  // Session bookkeeping (loop thread).
+  void session_opened(SessionEntry& e);
+  void session_closed(SessionEntry& e);
+
+ private:
+  void spawn_acceptor(const std::string& key);
+
+  int id_;
+  rt::EventLoop loop_;
+  std::thread thread_;
+  std::shared_ptr<WorkerGeneration> gen_;
+  std::map<std::string, std::unique_ptr<rt::TcpListener>> listeners_;  // by key
+  std::set<std::string> acceptors_started_;
+  WorkerStats stats_;
+  BufferPool buffers_;
+  AccessLog access_log_;
+  uint64_t rng_;
+  bool draining_ = false;
+  std::atomic<int64_t> live_sessions_{0};
+  SessionEntry sessions_;  // sentinel of the intrusive list
+};
+
+}  // namespace cw::proxy

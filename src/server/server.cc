@@ -1,0 +1,286 @@
+// Server start-up, reload and drain. Thread contract: see server.h.
+#include "server/server.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "base/log.h"
+#include "config/load.h"
+#include "runtime/clock.h"
+
+namespace cw::server {
+
+void block_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+std::unique_ptr<Server> Server::create(const std::string& config_path,
+                                       std::vector<std::string>& errors) {
+  auto loaded = config::load_config_file(config_path);
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors) errors.push_back(e.format());
+    return nullptr;
+  }
+  std::unique_ptr<Server> s(new Server());
+  s->config_path_ = config_path;
+  if (!s->start(loaded.config, errors)) return nullptr;
+  return s;
+}
+
+Server::~Server() {
+  for (auto& w : workers_) w->loop().stop();
+  for (auto& w : workers_) w->join();
+  workers_.clear();
+  admin_.reset();
+  if (signal_fd_ >= 0) ::close(signal_fd_);
+  if (owns_access_log_fd_) ::close(access_log_fd_);
+}
+
+static std::string listen_error(const config::Listener& l, const rt::SocketAddress& a,
+                                const std::error_code& ec) {
+  return "listener " + l.name + ": cannot listen on " + a.text() + ": " + ec.message();
+}
+
+bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::string>& errors) {
+  std::string err;
+  snap_ = proxy::build_snapshot(cfg, nullptr, err);
+  if (!snap_) {
+    errors.push_back(err);
+    return false;
+  }
+  int n = cfg->workers > 0 ? cfg->workers : int(std::thread::hardware_concurrency());
+  if (n <= 0) n = 1;
+
+  // A taken port is named and fatal at start-up. The probe has no SO_REUSEPORT, so it also
+  // catches another causeway (or anything else) already listening there.
+  for (const auto& l : snap_->listeners) {
+    if (l->address.port() == 0) continue;
+    auto r = rt::probe_bind(l->address);
+    if (!r) errors.push_back(listen_error(l->cfg, l->address, r.error()));
+  }
+  auto admin_addr = rt::SocketAddress::from_ip_port(cfg->admin.listen.host, cfg->admin.listen.port);
+  if (!admin_addr) {
+    errors.push_back("admin: bad listen address " + cfg->admin.listen.text());
+  } else if (admin_addr->port() != 0) {
+    auto r = rt::probe_bind(*admin_addr);
+    if (!r) errors.push_back("admin: cannot listen on " + admin_addr->text() + ": " + r.error().message());
+  }
+  if (!errors.empty()) return false;
+
+  for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<proxy::Worker>(i));
+  for (const auto& l : snap_->listeners) {
+    rt::SocketAddress addr = l->address;
+    for (auto& w : workers_) {
+      auto r = w->bind_listener(l->key, addr);
+      if (!r) {
+        errors.push_back(listen_error(l->cfg, addr, r.error()));
+        return false;
+      }
+      addr = *r;  // port 0: every worker shares the port the first one got
+    }
+    bound_[l->key] = addr;
+  }
+
+  admin::AdminHooks hooks;
+  for (auto& w : workers_) hooks.workers.push_back(w.get());
+  hooks.snapshot = [this] { return snap_; };
+  hooks.reload = [this] { return reload(); };
+  hooks.ready = [this] { return !draining_.load(); };
+  hooks.version = CW_VERSION_STRING;
+  admin_ = std::make_unique<admin::AdminServer>(control_, std::move(hooks));
+  auto a = admin_->listen(*admin_addr);
+  if (!a) {
+    errors.push_back("admin: cannot listen on " + admin_addr->text() + ": " + a.error().message());
+    return false;
+  }
+  admin_addr_ = *a;
+
+  configure_access_log(*cfg);
+  for (auto& w : workers_) w->install(snap_, bound_);
+  for (auto& w : workers_) w->start();
+  for (const auto& [key, addr] : bound_) CW_INFO("listening on {} ({} workers)", addr.text(), n);
+  CW_INFO("admin on http://{}/", admin_addr_.text());
+  return true;
+}
+
+void Server::configure_access_log(const config::Config& cfg) {
+  int fd = -1;
+  bool json = true;
+  bool owned = false;
+  if (cfg.access_log && !cfg.access_log->path.empty()) {
+    const auto& p = cfg.access_log->path;
+    json = cfg.access_log->format != "text";
+    if (p == "stderr") {
+      fd = 2;
+    } else if (p == "stdout") {
+      fd = 1;
+    } else {
+      fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (fd < 0) {
+        CW_ERROR("access_log: cannot open {}: {}", p, std::strerror(errno));
+      } else {
+        owned = true;
+      }
+    }
+  }
+  // The old fd stays open: workers may still be writing a batch to it. (One fd per reload
+  // that changes the path; a later issue can rotate properly.)
+  access_log_fd_ = fd;
+  owns_access_log_fd_ = owned;
+  for (auto& w : workers_) {
+    proxy::Worker* wp = w.get();
+    if (!wp->loop().stopping() && wp->live_sessions() >= 0) {
+      wp->loop().post([wp, fd, json] { wp->access_log().configure(&wp->loop(), fd, json); });
+    }
+  }
+}
+
+void Server::install_everywhere(std::shared_ptr<const proxy::ProxySnapshot> snap) {
+  snap_ = snap;
+  for (auto& w : workers_) {
+    proxy::Worker* wp = w.get();
+    auto bound = bound_;
+    wp->loop().post([wp, snap, bound] { wp->install(snap, bound); });
+  }
+}
+
+admin::ReloadOutcome Server::reload() {
+  admin::ReloadOutcome out;
+  out.generation = snap_->generation;
+  if (draining_.load()) {
+    out.errors.push_back("draining: reload refused");
+    return out;
+  }
+  auto loaded = config::load_config_file(config_path_);
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors) out.errors.push_back(e.format());
+    CW_WARN("reload refused ({} errors); still serving generation {}", out.errors.size(),
+            out.generation);
+    for (const auto& e : out.errors) CW_WARN("  {}", e);
+    return out;
+  }
+  std::string err;
+  auto snap = proxy::build_snapshot(loaded.config, snap_.get(), err);
+  if (!snap) {
+    out.errors.push_back(err);
+    return out;
+  }
+  // New listeners must be bindable before anything changes.
+  std::map<std::string, rt::SocketAddress> bound = bound_;
+  for (const auto& l : snap->listeners) {
+    if (bound.count(l->key)) continue;
+    rt::SocketAddress addr = l->address;
+    if (addr.port() == 0) {
+      // Resolve the port once so every worker's SO_REUSEPORT socket shares it.
+      auto probe = rt::TcpListener::bind(control_, addr);
+      if (!probe) {
+        out.errors.push_back(listen_error(l->cfg, addr, probe.error()));
+        continue;
+      }
+      addr = probe->local_address();
+    } else if (auto r = rt::probe_bind(addr); !r) {
+      out.errors.push_back(listen_error(l->cfg, addr, r.error()));
+      continue;
+    }
+    bound[l->key] = addr;
+  }
+  if (!out.errors.empty()) return out;
+  for (auto it = bound.begin(); it != bound.end();) {
+    it = snap->listener(it->first) ? std::next(it) : bound.erase(it);
+  }
+  const auto& oldc = *snap_->config;
+  const auto& newc = *snap->config;
+  if (newc.workers != oldc.workers) CW_WARN("reload: 'workers' changes take effect on restart");
+  if (newc.admin.listen.text() != oldc.admin.listen.text())
+    CW_WARN("reload: 'admin.listen' changes take effect on restart");
+  bound_ = bound;
+  bool log_changed = (newc.access_log ? newc.access_log->path + newc.access_log->format : "") !=
+                     (oldc.access_log ? oldc.access_log->path + oldc.access_log->format : "");
+  install_everywhere(snap);
+  if (log_changed) configure_access_log(newc);
+  out.ok = true;
+  out.generation = snap->generation;
+  CW_INFO("reloaded {}: generation {}", config_path_, out.generation);
+  return out;
+}
+
+rt::Task<void> Server::signal_loop(Server* self) {
+  rt::TcpStream sfd;
+  {
+    auto r = rt::TcpStream::adopt(self->control_, self->signal_fd_, {});
+    if (!r) co_return;
+    sfd = std::move(*r);
+    self->signal_fd_ = -1;  // owned by the stream now
+  }
+  for (;;) {
+    signalfd_siginfo info;
+    auto n = co_await sfd.read(reinterpret_cast<char*>(&info), sizeof info);
+    if (!n || *n != sizeof info) co_return;
+    if (info.ssi_signo == SIGHUP) {
+      CW_INFO("SIGHUP: reloading");
+      (void)self->reload();
+    } else {
+      CW_INFO("{}: draining", info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+      co_await self->drain_and_stop();
+      co_return;
+    }
+  }
+}
+
+rt::Task<void> Server::drain_and_stop() {
+  if (drain_started_) co_return;
+  drain_started_ = true;
+  draining_ = true;
+  for (auto& w : workers_) {
+    proxy::Worker* wp = w.get();
+    wp->loop().post([wp] { wp->begin_drain(); });
+  }
+  int64_t deadline = control_.now_ms() + snap_->config->drain_timeout.count();
+  for (;;) {
+    int64_t live = 0;
+    for (auto& w : workers_) live += w->live_sessions();
+    if (live == 0) break;
+    if (control_.now_ms() >= deadline) {
+      CW_WARN("drain timeout: closing {} connections still open", live);
+      break;
+    }
+    co_await rt::sleep_for(control_, 20);
+  }
+  for (auto& w : workers_) {
+    proxy::Worker* wp = w.get();
+    wp->loop().post([wp] { wp->access_log().flush(); });
+  }
+  for (auto& w : workers_) w->loop().stop();
+  control_.stop();
+}
+
+
+void Server::stop() {
+  control_.post([this] { rt::spawn(drain_and_stop()); });
+}
+
+int Server::run() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  signal_fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signal_fd_ >= 0) rt::spawn(signal_loop(this));
+  control_.run();
+  for (auto& w : workers_) w->join();
+  CW_INFO("stopped");
+  return 0;
+}
+
+}  // namespace cw::server

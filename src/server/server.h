@@ -1,0 +1,68 @@
+// Server: wires config, workers, admin and signals into a running proxy. Start-up binds every
+// listener in every worker (clear errors, exit 1), then the calling thread runs the control
+// loop: admin API, SIGHUP/API reloads (new immutable snapshot handed to workers by message),
+// SIGTERM/SIGINT drain. Thread contract: create() and run() on the main thread; stop() from
+// any thread.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "admin/admin_server.h"
+#include "config/model.h"
+#include "proxy/snapshot.h"
+#include "proxy/worker.h"
+#include "runtime/event_loop.h"
+
+namespace cw::server {
+
+class Server {
+ public:
+  // Loads and validates config_path, binds listeners and the admin port. On failure returns
+  // null and fills `errors` with one line per problem (each names file:line:col / the port).
+  static std::unique_ptr<Server> create(const std::string& config_path,
+                                        std::vector<std::string>& errors);
+  ~Server();
+
+  // Runs until SIGTERM/SIGINT (drain) or stop(). Returns the process exit code.
+  int run();
+  // Thread-safe: begins a graceful drain and makes run() return.
+  void stop();
+
+  // Control thread: re-reads the config file and applies it; a bad config changes nothing.
+  admin::ReloadOutcome reload();
+
+  const std::map<std::string, rt::SocketAddress>& bound_listeners() const { return bound_; }
+  rt::SocketAddress admin_address() const { return admin_addr_; }
+  int workers() const { return int(workers_.size()); }
+
+ private:
+  Server() = default;
+  bool start(std::shared_ptr<const config::Config> cfg, std::vector<std::string>& errors);
+  void install_everywhere(std::shared_ptr<const proxy::ProxySnapshot> snap);
+  void configure_access_log(const config::Config& cfg);
+  rt::Task<void> drain_and_stop();
+  static rt::Task<void> signal_loop(Server* self);
+
+  std::string config_path_;
+  rt::EventLoop control_;
+  std::vector<std::unique_ptr<proxy::Worker>> workers_;
+  std::shared_ptr<const proxy::ProxySnapshot> snap_;
+  std::map<std::string, rt::SocketAddress> bound_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  rt::SocketAddress admin_addr_;
+  int access_log_fd_ = -1;
+  bool owns_access_log_fd_ = false;
+  int signal_fd_ = -1;
+  std::atomic<bool> draining_{false};
+  bool drain_started_ = false;
+};
+
+// Blocks SIGHUP/SIGTERM/SIGINT in the calling thread (and threads it starts later) so the
+// control loop receives them through a signalfd; ignores SIGPIPE. Call first thing in main.
+void block_signals();
+
+}  // namespace cw::server
