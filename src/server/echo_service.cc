@@ -33,21 +33,21 @@ namespace cw::server {
 namespace detail {
 namespace {
 
-constexpr size_t kBlock = 16 * 1024;             // pooled input block
-constexpr size_t kMaxCachedBlocks = 1024;        // per worker: at most 16 MiB kept idle
-constexpr size_t kMaxHead = 64 * 1024;           // request head limit (431 beyond)
-constexpr size_t kChunk = 64 * 1024;             // body read/write unit; output flush threshold
+constexpr size_t kBlock = 16 * 1024;              // pooled input block
+constexpr size_t kMaxCachedBlocks = 1024;         // per worker: at most 16 MiB kept idle
+constexpr size_t kMaxHead = 64 * 1024;            // request head limit (431 beyond)
+constexpr size_t kChunk = 64 * 1024;              // body read/write unit; output flush threshold
 constexpr uint64_t kMaxSize = uint64_t{1} << 30;  // ?size= limit
 constexpr uint64_t kMaxWsFrame = uint64_t{16} << 20;
-constexpr int64_t kHeadTimeoutMs = 30'000;       // between bytes of a started head
-constexpr int64_t kIoTimeoutMs = 60'000;         // body reads and writes without progress
+constexpr int64_t kHeadTimeoutMs = 30'000;  // between bytes of a started head
+constexpr int64_t kIoTimeoutMs = 60'000;    // body reads and writes without progress
 constexpr int64_t kHangMs = 10 * 60'000;
 constexpr int64_t kWsIdleMs = 10 * 60'000;
-constexpr int64_t kMaxDelayMs = 10 * 60'000;     // latency and ?delay cap
-constexpr int64_t kLingerMs = 2'000;             // drain after our FIN so the answer survives
+constexpr int64_t kMaxDelayMs = 10 * 60'000;  // latency and ?delay cap
+constexpr int64_t kLingerMs = 2'000;          // drain after our FIN so the answer survives
 constexpr uint64_t kMaxLingerBytes = 1 << 20;
-constexpr int64_t kStopGraceMs = 2'000;          // then the loop stops even with stragglers
-constexpr size_t kMaxConnsPerWorker = 100'000;   // beyond: accepted and closed at once
+constexpr int64_t kStopGraceMs = 2'000;         // then the loop stops even with stragglers
+constexpr size_t kMaxConnsPerWorker = 100'000;  // beyond: accepted and closed at once
 constexpr std::string_view kWsGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 // ---- small helpers ----
@@ -157,8 +157,8 @@ int64_t sample_latency(const LatencyDist& d, Rng& rng) {
     case LatencyDist::Kind::kFixed:
       return d.a_ms;
     case LatencyDist::Kind::kUniform:
-      return d.a_ms + std::min(int64_t(rng.uniform() * double(d.b_ms - d.a_ms + 1)),
-                               d.b_ms - d.a_ms);
+      return d.a_ms +
+             std::min(int64_t(rng.uniform() * double(d.b_ms - d.a_ms + 1)), d.b_ms - d.a_ms);
     case LatencyDist::Kind::kExponential: {
       const double v = -double(d.a_ms) * std::log1p(-rng.uniform());
       return std::min(int64_t(std::llround(v)), kMaxDelayMs);
@@ -351,12 +351,12 @@ struct EchoWorker {
   }
 
   const EchoShared& shared;
-  rt::EventLoop loop;          // declared before everything that registers with it
+  rt::EventLoop loop;  // declared before everything that registers with it
   rt::TcpListener listener;
   BlockPool pool;
   Rng rng;
   std::unique_ptr<char[]> scratch;  // discarded input lands here; never read back
-  EchoConn* conns = nullptr;            // intrusive list of live connections
+  EchoConn* conns = nullptr;        // intrusive list of live connections
   size_t nconns = 0;
   bool stopping = false;
   bool acceptor_running = false;
@@ -713,8 +713,9 @@ rt::Task<void> EchoConn::websocket() {
     co_return;
   }
   w_.stats.websockets.inc();
-  out_ += "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-          "Sec-WebSocket-Accept: ";
+  out_ +=
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: ";
   out_ += websocket_accept(*key);
   out_ += "\r\n\r\n";
   for (;;) {
@@ -986,7 +987,9 @@ void EchoWorker::begin_stop() {
 std::optional<LatencyDist> parse_latency(std::string_view text) {
   LatencyDist d;
   if (text.empty()) return d;
-  auto in_range = [](std::optional<int64_t> v) { return v && *v >= 0 && *v <= detail::kMaxDelayMs; };
+  auto in_range = [](std::optional<int64_t> v) {
+    return v && *v >= 0 && *v <= detail::kMaxDelayMs;
+  };
   if (text.starts_with("exp:")) {
     auto mean = detail::parse_ms(text.substr(4));
     if (!in_range(mean) || *mean == 0) return std::nullopt;
@@ -1021,8 +1024,7 @@ std::optional<std::string> check_echo_options(const EchoOptions& o) {
     return "--listen: expected ip:port (e.g. 127.0.0.1:9001), got " + quoted(o.listen);
   }
   if (o.name.empty() || detail::has_control_chars(o.name)) {
-    return "--name: expected a non-empty name without control characters, got " +
-           quoted(o.name);
+    return "--name: expected a non-empty name without control characters, got " + quoted(o.name);
   }
   if (detail::has_control_chars(o.instance)) {
     return "--instance: control characters are not allowed, got " + quoted(o.instance);
@@ -1035,8 +1037,7 @@ std::optional<std::string> check_echo_options(const EchoOptions& o) {
       {"--error-rate", o.error_rate}, {"--reset-rate", o.reset_rate}, {"--hang-rate", o.hang_rate}};
   for (const auto& [flag, v] : rates) {
     if (!(v >= 0 && v <= 1)) {  // also refuses NaN
-      return std::string(flag) + ": expected a fraction between 0 and 1, got " +
-             std::to_string(v);
+      return std::string(flag) + ": expected a fraction between 0 and 1, got " + std::to_string(v);
     }
   }
   if (o.error_rate + o.reset_rate + o.hang_rate > 1 + 1e-9) {
@@ -1102,9 +1103,8 @@ Result<std::unique_ptr<EchoServer>> EchoServer::start(const EchoOptions& options
     server->workers_.push_back(std::move(w));
   }
   server->address_ = addr;
-  server->instance_ = options.instance.empty()
-                          ? options.name + "-" + std::to_string(addr.port())
-                          : options.instance;
+  server->instance_ = options.instance.empty() ? options.name + "-" + std::to_string(addr.port())
+                                               : options.instance;
   shared->json_prefix = "{\"service\":";
   detail::append_json_string(shared->json_prefix, options.name);
   shared->json_prefix += ",\"instance\":";

@@ -58,7 +58,7 @@ struct EchoOptions {
   // "" (none), "20ms" fixed, "10ms-50ms" uniform, "exp:20ms" exponential with that mean.
   std::string latency;
   double error_rate = 0, reset_rate = 0, hang_rate = 0;  // exclusive fractions 0..1
-  int workers = 1;  // threads, each with its own SO_REUSEPORT listener (1-256)
+  int workers = 1;                       // threads, each with its own SO_REUSEPORT listener (1-256)
   int64_t keepalive_timeout_ms = 60000;  // close idle keep-alive connections after this
   uint64_t seed = 0;                     // fault/latency randomness; 0 = random
 };
@@ -81,14 +81,14 @@ std::optional<std::string> check_echo_options(const EchoOptions& options);
 
 // Totals over all workers; read while running (relaxed, may lag by a few requests).
 struct EchoStats {
-  uint64_t connections = 0;          // accepted
+  uint64_t connections = 0;  // accepted
   uint64_t active_connections = 0;
-  uint64_t requests = 0;             // heads parsed (including ones answered by a fault)
+  uint64_t requests = 0;  // heads parsed (including ones answered by a fault)
   uint64_t injected_errors = 0;
   uint64_t injected_resets = 0;
   uint64_t injected_hangs = 0;
-  uint64_t bad_requests = 0;         // malformed heads, bodies or knobs
-  uint64_t websockets = 0;           // upgrades accepted
+  uint64_t bad_requests = 0;  // malformed heads, bodies or knobs
+  uint64_t websockets = 0;    // upgrades accepted
 };
 
 namespace detail {
@@ -100,8 +100,7 @@ class EchoServer {
  public:
   // Validates the options, binds every worker's listener (an error names the address, e.g.
   // "127.0.0.1:9001: address already in use") and starts the worker threads.
-  static Result<std::unique_ptr<EchoServer>> start(const EchoOptions& options,
-                                                   std::string& error);
+  static Result<std::unique_ptr<EchoServer>> start(const EchoOptions& options, std::string& error);
   ~EchoServer();  // stop() + wait()
   EchoServer(const EchoServer&) = delete;
   EchoServer& operator=(const EchoServer&) = delete;

@@ -4,13 +4,12 @@
 #include "server/echo_service.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cerrno>
 #include <cstring>
@@ -157,8 +156,7 @@ std::string get(std::string_view target, std::string_view extra = "") {
 
 std::string expected_body(const EchoServer& s, std::string_view method, std::string_view path) {
   return "{\"service\":\"echo\",\"instance\":\"echo-" + std::to_string(s.address().port()) +
-         "\",\"method\":\"" + std::string(method) + "\",\"path\":\"" + std::string(path) +
-         "\"}\n";
+         "\",\"method\":\"" + std::string(method) + "\",\"path\":\"" + std::string(path) + "\"}\n";
 }
 
 TEST(EchoService, GetEchoesServiceInstanceMethodAndPathWithoutQuery) {
@@ -182,8 +180,9 @@ TEST(EchoService, NameAndInstanceOptionsAppearInTheBody) {
   ASSERT_TRUE(s);
   Client c(s->address());
   ASSERT_TRUE(c.send(get("/")));
-  EXPECT_EQ(c.read_response().body,
-            "{\"service\":\"api\",\"instance\":\"api-\\\"7\\\"\",\"method\":\"GET\",\"path\":\"/\"}\n");
+  EXPECT_EQ(
+      c.read_response().body,
+      "{\"service\":\"api\",\"instance\":\"api-\\\"7\\\"\",\"method\":\"GET\",\"path\":\"/\"}\n");
 }
 
 TEST(EchoService, EchoHeadersListsRequestHeadersLowerCasedAndEscaped) {
@@ -208,8 +207,7 @@ TEST(EchoService, HeadAnswersTheGetLengthWithoutABody) {
   ASSERT_TRUE(c.send("HEAD /x HTTP/1.1\r\nHost: t\r\n\r\n" + get("/after")));
   Response head = c.read_response(/*head_request=*/true);
   EXPECT_EQ(head.status, 200);
-  EXPECT_EQ(head.header("content-length"),
-            std::to_string(expected_body(*s, "HEAD", "/x").size()));
+  EXPECT_EQ(head.header("content-length"), std::to_string(expected_body(*s, "HEAD", "/x").size()));
   // The next response starts right after the head: no body bytes were sent.
   Response after = c.read_response();
   EXPECT_EQ(after.status, 200);
@@ -242,8 +240,9 @@ TEST(EchoService, ContentLengthAndChunkedBodiesAreCounted) {
   EXPECT_NE(r1.body.find("\"method\":\"POST\",\"path\":\"/up\",\"body_bytes\":5}"),
             std::string::npos)
       << r1.body;
-  ASSERT_TRUE(c.send("PUT /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nTrailer: x\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("PUT /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nTrailer: x\r\n\r\n"));
   Response r2 = c.read_response();
   EXPECT_EQ(r2.status, 200);
   EXPECT_NE(r2.body.find("\"body_bytes\":8}"), std::string::npos) << r2.body;
@@ -254,8 +253,8 @@ TEST(EchoService, LargeUploadIsReadWithBackPressure) {
   ASSERT_TRUE(s);
   Client c(s->address());
   const size_t n = 8 << 20;
-  ASSERT_TRUE(c.send("POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(n) +
-                     "\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(n) + "\r\n\r\n"));
   ASSERT_TRUE(c.send(std::string(n, 'u')));
   ASSERT_TRUE(c.send(get("/next")));  // pipelined right behind the body
   Response r = c.read_response();
@@ -278,8 +277,9 @@ TEST(EchoService, ExpectContinueGets100BeforeTheBody) {
   auto s = start();
   ASSERT_TRUE(s);
   Client c(s->address());
-  ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
-                     "Expect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
+             "Expect: 100-continue\r\n\r\n"));
   Response cont = c.read_response();
   EXPECT_EQ(cont.status, 100);
   ASSERT_TRUE(c.send("data"));
@@ -418,8 +418,8 @@ TEST(EchoService, LatencyParsing) {
   ASSERT_TRUE(exp);
   EXPECT_EQ(exp->kind, K::kExponential);
   EXPECT_EQ(exp->a_ms, 20);
-  for (const char* bad : {"20", "fast", "50ms-10ms", "exp:", "exp:0ms", "10ms-", "-5ms", "1h",
-                          "20 ms", "exp:-3ms"}) {
+  for (const char* bad :
+       {"20", "fast", "50ms-10ms", "exp:", "exp:0ms", "10ms-", "-5ms", "1h", "20 ms", "exp:-3ms"}) {
     EXPECT_FALSE(parse_latency(bad)) << bad;
   }
   EchoOptions o;
@@ -546,9 +546,10 @@ TEST(EchoService, WebSocketHandshakeAndEcho) {
   auto s = start();
   ASSERT_TRUE(s);
   Client c(s->address());
-  ASSERT_TRUE(c.send(get("/ws", "Connection: Upgrade\r\nUpgrade: websocket\r\n"
-                                "Sec-WebSocket-Version: 13\r\n"
-                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")));
+  ASSERT_TRUE(c.send(get("/ws",
+                         "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+                         "Sec-WebSocket-Version: 13\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")));
   Response r = c.read_response();
   EXPECT_EQ(r.status, 101);
   EXPECT_EQ(r.header("upgrade"), "websocket");
