@@ -34,7 +34,7 @@ upstream::LbContext hash_context(const upstream::ClusterSnapshot& cs, const Exch
   switch (cs.hash_on) {
     case upstream::HashOn::kSourceIp: {
       ctx.has_hash = true;
-      ctx.hash = upstream::hash_key(ex.peer.ip());
+      ctx.hash = upstream::hash_key(ex.peer_ip);
       break;
     }
     case upstream::HashOn::kHeader:
@@ -141,12 +141,11 @@ rt::Task<void> forward(Exchange& ex) {
   std::string head;
   head.reserve(512 + ex.req.headers.size() * 48);
   {
-    std::string ids;
-    random_hex(&worker_rng, &w, 48, ids);  // trace id (32) + span id (16)
-    std::string ip = ex.peer.ip();
-    ForwardedFor fwd{ip, ex.listener.trusted_proxy(ex.peer), "http", cs.name};
-    build_upstream_request(ex.req, fwd, ex.request_id, std::string_view(ids).substr(0, 32),
-                           std::string_view(ids).substr(32, 16), ex.req.body, head);
+    char ids[48];  // trace id (32 hex) + span id (16 hex)
+    random_hex(&worker_rng, &w, ids, sizeof ids);
+    ForwardedFor fwd{ex.peer_ip, ex.listener.trusted_proxy(ex.peer), "http", cs.name};
+    build_upstream_request(ex.req, fwd, ex.request_id, std::string_view(ids, 32),
+                           std::string_view(ids + 32, 16), ex.req.body, head);
   }
   const bool chunked_up = ex.req.body.kind == http::BodyKind::kChunked;
   const bool has_body = ex.req.body.kind != http::BodyKind::kNone;
@@ -213,7 +212,6 @@ rt::Task<void> forward(Exchange& ex) {
     }
 
     // ---- send the request ----
-    ++hr->lb.active_requests;
     hr->counters->active_requests.inc();
     hr->counters->requests.inc();
     bool keep_replay = conn->reused && replay_ok;
@@ -235,7 +233,6 @@ rt::Task<void> forward(Exchange& ex) {
         auto piece = co_await ex.down.read_body(loop.now_ms() + idle_ms);
         if (!piece) {
           // The client stalled or broke mid-body: nothing sensible reaches the upstream.
-          --hr->lb.active_requests;
           hr->counters->active_requests.dec();
           pool->discard(std::move(conn));
           ex.close_client = true;
@@ -315,7 +312,6 @@ rt::Task<void> forward(Exchange& ex) {
     }
     if (head_done) break;
 
-    --hr->lb.active_requests;
     hr->counters->active_requests.dec();
     hr->counters->failures.inc();
     bool was_reused = conn->reused;
@@ -418,7 +414,6 @@ rt::Task<void> forward(Exchange& ex) {
   }
   if (!failed && upgraded) {
     co_await ex.down.tunnel(conn->stream, ubuf);
-    --hr->lb.active_requests;
     hr->counters->active_requests.dec();
     pool->discard(std::move(conn));
     ex.close_client = true;
@@ -460,7 +455,6 @@ rt::Task<void> forward(Exchange& ex) {
     }
   }
 
-  --hr->lb.active_requests;
   hr->counters->active_requests.dec();
   if (!failed && !upstream_eof && end && upstream_keep_alive && body_complete && ubuf.empty()) {
     ++conn->requests;

@@ -31,6 +31,7 @@ struct Exchange {
   Downstream& down;
   http::RequestHead& req;
   const rt::SocketAddress& peer;
+  std::string_view peer_ip;  // formatted once per connection
   std::string request_id;
   bool trace = false;
   Spans spans;

@@ -4,6 +4,7 @@
 #include "proxy/http_session.h"
 
 #include <cstdio>
+#include <cstring>
 
 #include "http/h1/parser.h"
 #include "proxy/forwarder.h"
@@ -19,15 +20,14 @@ uint64_t worker_rng(void* w) { return static_cast<Worker*>(w)->next_random(); }
 
 // A UUID-shaped random request id.
 std::string new_request_id(Worker& w) {
-  std::string hex;
-  random_hex(&worker_rng, &w, 32, hex);
-  std::string id;
-  id.reserve(36);
-  id.append(hex, 0, 8).push_back('-');
-  id.append(hex, 8, 4).push_back('-');
-  id.append(hex, 12, 4).push_back('-');
-  id.append(hex, 16, 4).push_back('-');
-  id.append(hex, 20, 12);
+  char hex[32];
+  random_hex(&worker_rng, &w, hex, sizeof hex);
+  std::string id(36, '-');
+  std::memcpy(&id[0], hex, 8);
+  std::memcpy(&id[9], hex + 8, 4);
+  std::memcpy(&id[14], hex + 12, 4);
+  std::memcpy(&id[19], hex + 16, 4);
+  std::memcpy(&id[24], hex + 20, 12);
   return id;
 }
 
@@ -68,7 +68,7 @@ void write_access_log(Worker& w, const Exchange& ex, int64_t end_ns) {
     std::snprintf(num, sizeof num, "{\"ts_ms\":%lld,\"worker\":%d,", (long long)rt::wall_ms(), w.id());
     out += num;
     out += "\"client\":";
-    append_json_string(out, ex.peer.ip());
+    append_json_string(out, ex.peer_ip);
     out += ",\"listener\":";
     append_json_string(out, ex.listener.cfg.name);
     out += ",\"method\":";
@@ -98,12 +98,120 @@ void write_access_log(Worker& w, const Exchange& ex, int64_t end_ns) {
     out += "}\n";
   } else {
     std::snprintf(num, sizeof num, "%d ", ex.status);
-    out += ex.peer.ip() + " \"" + ex.req.method + " " + ex.req.target + "\" " + num;
+    out += std::string(ex.peer_ip) + " \"" + ex.req.method + " " + ex.req.target + "\" " + num;
     out += std::string(route) + " " + ex.upstream + " " + ex.request_id;
     std::snprintf(num, sizeof num, " %.3fms\n", double(end_ns - ex.spans.start_ns) / 1e6);
     out += num;
   }
   log.commit();
+}
+
+// What a connection keeps between requests: small, because 10,000 idle keep-alive
+// connections each hold one of these (plus the coroutine frame around it) and nothing else.
+struct Connection {
+  Worker& w;
+  rt::TcpStream& client;
+  ConnBuffer& buf;
+  const std::string& listener_key;
+  std::string peer_ip;
+};
+
+enum class Next { kContinue, kClose };
+
+// One request/response exchange. Its frame (heads, spans, downstream) exists only while a
+// request is in flight.
+rt::Task<Next> serve_one(Connection& c, std::shared_ptr<WorkerGeneration> gen,
+                         const ListenerSnapshot* ls) {
+  Worker& w = c.w;
+  rt::EventLoop& loop = w.loop();
+  const config::Listener& lc = ls->cfg;
+  RequestHeadLease lease(w);
+  http::RequestHead& req = lease.head();
+
+  // ---- read and parse the head (slowloris guard: the whole head within the timeout) ----
+  Spans spans;
+  spans.start_ns = rt::mono_ns();
+  const int64_t head_deadline = loop.now_ms() + lc.header_read_timeout.count();
+  const http::h1::ParseLimits limits{lc.max_header_bytes, lc.max_headers};
+  http::h1::ParseResult pr;
+  size_t scan = 0;
+  bool timed_out = false;
+  for (;;) {
+    if (!c.buf.empty()) {
+      pr = http::h1::parse_request_head(c.buf.view(), limits, req, scan);
+      if (pr.status != http::h1::ParseStatus::kNeedMore) break;
+      scan = c.buf.size();
+    }
+    size_t space = c.buf.prepare(lc.max_header_bytes + BufferPool::kBlock);
+    if (space == 0) {
+      pr.status = http::h1::ParseStatus::kError;
+      pr.error_status = 431;
+      break;
+    }
+    auto n = co_await c.client.read(c.buf.write_ptr(), space, head_deadline);
+    if (!n) {
+      timed_out = n.error() == std::errc::timed_out;
+      if (!timed_out) co_return Next::kClose;  // the client went away; nothing to answer
+      break;
+    }
+    if (*n == 0) co_return Next::kClose;
+    c.buf.commit(*n);
+  }
+
+  w.stats().requests.inc();
+  if (timed_out || pr.status == http::h1::ParseStatus::kError) {
+    // Refuse and close: a malformed head leaves the stream's framing unknown.
+    req = http::RequestHead{};
+    req.keep_alive = false;
+  }
+  H1Downstream down(w, c.client, c.buf, req);
+  Exchange ex{w, *gen, *ls, nullptr, down, req, c.client.peer(), c.peer_ip};
+  ex.spans = spans;
+
+  if (timed_out || pr.status == http::h1::ParseStatus::kError) {
+    ProxyError e = timed_out ? ProxyError::kRequestTimeout
+                             : error_for_parse_status(pr.error_status);
+    ex.request_id = new_request_id(w);
+    ex.close_client = true;
+    co_await send_error(ex, e, "", timed_out ? "request head not received in time"
+                                             : pr.error_reason);
+    co_return Next::kClose;
+  }
+  c.buf.consume(pr.consumed);
+  ex.spans.parsed_ns = rt::mono_ns();
+
+  // ---- route ----
+  ex.route = ls->router.match(req);
+  ex.spans.routed_ns = rt::mono_ns();
+  if (const std::string* rid = req.headers.get("x-request-id"); rid && !rid->empty()) {
+    ex.request_id = *rid;
+  } else {
+    ex.request_id = new_request_id(w);
+  }
+  ex.trace = req.headers.get_or("x-causeway-trace", "") == "1";
+
+  if (!ex.route) {
+    co_await send_error(ex, ProxyError::kNoRoute, "", "");
+  } else if (ex.route->cfg.direct_response) {
+    co_await send_direct(ex, *ex.route->cfg.direct_response);
+  } else if (ex.route->cfg.redirect) {
+    co_await send_redirect(ex, *ex.route->cfg.redirect);
+  } else {
+    co_await forward(ex);
+  }
+
+  // ---- account ----
+  int64_t end_ns = rt::mono_ns();
+  if (ex.route) {
+    RouteStats* rs = gen->route_stats[size_t(ls->index)][size_t(ex.route->index)];
+    if (ex.status >= 100 && ex.status < 600) rs->by_status[ex.status].inc();
+    rs->latency.observe_us(uint64_t(end_ns - ex.spans.start_ns) / 1000);
+  }
+  write_access_log(w, ex, end_ns);
+
+  if (ex.close_client || down.close_after() || !req.keep_alive || !down.body_done())
+    co_return Next::kClose;
+  co_return Next::kContinue;
 }
 
 }  // namespace
@@ -115,14 +223,13 @@ rt::Task<void> serve_http(Worker* worker, rt::TcpStream client, std::string list
   entry.stream = &client;
   w.session_opened(entry);
   ConnBuffer buf(w.buffers());
-  http::RequestHead req;
+  Connection conn{w, client, buf, listener_key, client.peer().ip()};
   bool first = true;
 
   for (;;) {
     std::shared_ptr<WorkerGeneration> gen = w.generation();
     const ListenerSnapshot* ls = gen->snap->listener(listener_key);
     if (!ls) break;  // the listener was removed by a reload
-    const config::Listener& lc = ls->cfg;
 
     // Between requests the connection holds no buffer: idle keep-alive costs little memory.
     if (buf.empty()) {
@@ -130,101 +237,18 @@ rt::Task<void> serve_http(Worker* worker, rt::TcpStream client, std::string list
       if (w.draining()) break;
       entry.idle = true;
       w.stats().downstream_idle.inc();
-      int64_t wait_ms = first ? lc.header_read_timeout.count() : lc.idle_timeout.count();
+      int64_t wait_ms = first ? ls->cfg.header_read_timeout.count() : ls->cfg.idle_timeout.count();
+      gen.reset();  // an idle connection must not pin an old config generation
       auto r = co_await client.wait_readable(loop.now_ms() + wait_ms);
       w.stats().downstream_idle.dec();
       entry.idle = false;
       if (!r) break;
       if (w.draining() && client.peer_closed()) break;
+      gen = w.generation();
+      ls = gen->snap->listener(listener_key);
+      if (!ls) break;
     }
-
-    // ---- read and parse the head (slowloris guard: the whole head within the timeout) ----
-    Spans spans;
-    spans.start_ns = rt::mono_ns();
-    const int64_t head_deadline = loop.now_ms() + lc.header_read_timeout.count();
-    const http::h1::ParseLimits limits{lc.max_header_bytes, lc.max_headers};
-    http::h1::ParseResult pr;
-    size_t scan = 0;
-    bool eof = false;
-    bool timed_out = false;
-    bool io_error = false;
-    for (;;) {
-      if (!buf.empty()) {
-        pr = http::h1::parse_request_head(buf.view(), limits, req, scan);
-        if (pr.status != http::h1::ParseStatus::kNeedMore) break;
-        scan = buf.size();
-      }
-      size_t space = buf.prepare(lc.max_header_bytes + BufferPool::kBlock);
-      if (space == 0) {
-        pr.status = http::h1::ParseStatus::kError;
-        pr.error_status = 431;
-        break;
-      }
-      auto n = co_await client.read(buf.write_ptr(), space, head_deadline);
-      if (!n) {
-        timed_out = n.error() == std::errc::timed_out;
-        io_error = !timed_out;
-        break;
-      }
-      if (*n == 0) {
-        eof = true;
-        break;
-      }
-      buf.commit(*n);
-    }
-    if (eof || io_error) break;  // the client went away; nothing to answer
-
-    w.stats().requests.inc();
-    H1Downstream down(w, client, buf, req);
-    Exchange ex{w, *gen, *ls, nullptr, down, req, client.peer()};
-    ex.spans = spans;
-
-    if (timed_out || pr.status == http::h1::ParseStatus::kError) {
-      // Refuse and close: a malformed head leaves the stream's framing unknown.
-      ProxyError e = timed_out ? ProxyError::kRequestTimeout
-                               : error_for_parse_status(pr.error_status);
-      ex.request_id = new_request_id(w);
-      ex.close_client = true;
-      req = http::RequestHead{};
-      req.keep_alive = false;
-      req.body = {};
-      co_await send_error(ex, e, "", timed_out ? "request head not received in time"
-                                               : pr.error_reason);
-      break;
-    }
-    buf.consume(pr.consumed);
-    ex.spans.parsed_ns = rt::mono_ns();
-
-    // ---- route ----
-    ex.route = ls->router.match(req);
-    ex.spans.routed_ns = rt::mono_ns();
-    if (const std::string* rid = req.headers.get("x-request-id"); rid && !rid->empty()) {
-      ex.request_id = *rid;
-    } else {
-      ex.request_id = new_request_id(w);
-    }
-    ex.trace = req.headers.get_or("x-causeway-trace", "") == "1";
-
-    if (!ex.route) {
-      co_await send_error(ex, ProxyError::kNoRoute, "", "");
-    } else if (ex.route->cfg.direct_response) {
-      co_await send_direct(ex, *ex.route->cfg.direct_response);
-    } else if (ex.route->cfg.redirect) {
-      co_await send_redirect(ex, *ex.route->cfg.redirect);
-    } else {
-      co_await forward(ex);
-    }
-
-    // ---- account ----
-    int64_t end_ns = rt::mono_ns();
-    if (ex.route) {
-      RouteStats* rs = gen->route_stats[size_t(ls->index)][size_t(ex.route->index)];
-      if (ex.status >= 100 && ex.status < 600) rs->by_status[ex.status].inc();
-      rs->latency.observe_us(uint64_t(end_ns - ex.spans.start_ns) / 1000);
-    }
-    write_access_log(w, ex, end_ns);
-
-    if (ex.close_client || down.close_after() || !req.keep_alive || !down.body_done()) break;
+    if (co_await serve_one(conn, std::move(gen), ls) == Next::kClose) break;
     first = false;
   }
   w.session_closed(entry);

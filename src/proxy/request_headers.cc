@@ -54,14 +54,12 @@ bool valid_traceparent(std::string_view s) {
          parent != std::string_view("0000000000000000");
 }
 
-void random_hex(uint64_t (*next)(void*), void* rng, size_t n, std::string& out) {
+void random_hex(uint64_t (*next)(void*), void* rng, char* out, size_t n) {
   static constexpr char kHex[] = "0123456789abcdef";
-  while (n > 0) {
+  for (size_t i = 0; i < n; i += 16) {
     uint64_t r = next(rng);
-    for (int i = 0; i < 16 && n > 0; ++i, --n) {
-      out.push_back(kHex[r & 15]);
-      r >>= 4;
-    }
+    size_t m = n - i < 16 ? n - i : 16;
+    for (size_t k = 0; k < m; ++k) out[i + k] = kHex[(r >> (4 * k)) & 15];
   }
 }
 

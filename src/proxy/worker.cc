@@ -145,6 +145,18 @@ void Worker::begin_drain() {
   access_log_.flush();
 }
 
+std::unique_ptr<http::RequestHead> Worker::take_request_head() {
+  if (head_pool_.empty()) return std::make_unique<http::RequestHead>();
+  auto h = std::move(head_pool_.back());
+  head_pool_.pop_back();
+  return h;
+}
+
+void Worker::give_request_head(std::unique_ptr<http::RequestHead> h) {
+  constexpr size_t kMaxPooledHeads = 256;  // bounds what an idle worker keeps
+  if (head_pool_.size() < kMaxPooledHeads) head_pool_.push_back(std::move(h));
+}
+
 void Worker::session_opened(SessionEntry& e) {
   e.prev = sessions_.prev;
   e.next = &sessions_;

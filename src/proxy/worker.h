@@ -71,6 +71,11 @@ class Worker {
   // Any thread: client connections still open (drain waits for 0).
   int64_t live_sessions() const { return live_sessions_.load(std::memory_order_relaxed); }
 
+  // Request heads are pooled per worker: a reused head keeps its header strings' capacity
+  // (no malloc per header when warm) without every idle connection holding one.
+  std::unique_ptr<http::RequestHead> take_request_head();
+  void give_request_head(std::unique_ptr<http::RequestHead> h);
+
   // Session bookkeeping (loop thread).
   void session_opened(SessionEntry& e);
   void session_closed(SessionEntry& e);
@@ -91,6 +96,21 @@ class Worker {
   bool draining_ = false;
   std::atomic<int64_t> live_sessions_{0};
   SessionEntry sessions_;  // sentinel of the intrusive list
+  std::vector<std::unique_ptr<http::RequestHead>> head_pool_;
+};
+
+// Borrows a RequestHead from the worker's pool for one request.
+class RequestHeadLease {
+ public:
+  explicit RequestHeadLease(Worker& w) : w_(w), head_(w.take_request_head()) {}
+  ~RequestHeadLease() { w_.give_request_head(std::move(head_)); }
+  RequestHeadLease(const RequestHeadLease&) = delete;
+  RequestHeadLease& operator=(const RequestHeadLease&) = delete;
+  http::RequestHead& head() { return *head_; }
+
+ private:
+  Worker& w_;
+  std::unique_ptr<http::RequestHead> head_;
 };
 
 }  // namespace cw::proxy

@@ -50,8 +50,9 @@ bool ReadAwaiter::try_read() {
     if (n > 0) {
       got_ = size_t(n);
       // A short read drained the socket: the next read waits for an edge instead of
-      // paying for an EAGAIN.
-      if (size_t(n) < len_) st_->readable = false;
+      // paying for an EAGAIN. Not after the peer closed: no edge follows the FIN, and the
+      // next read must return the EOF at once.
+      if (size_t(n) < len_ && !st_->hup) st_->readable = false;
       return true;
     }
     if (n == 0) {
@@ -73,7 +74,7 @@ bool ReadAwaiter::await_ready() {
     err_ = std::make_error_code(std::errc::bad_file_descriptor);
     return true;
   }
-  if (st_->readable && try_read()) return true;
+  if ((st_->readable || st_->hup) && try_read()) return true;
   if (expired()) {
     err_ = std::make_error_code(std::errc::timed_out);
     return true;

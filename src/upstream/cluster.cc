@@ -104,6 +104,9 @@ void WorkerCluster::refresh_availability() {
   int64_t now = loop_.now_ms();
   for (size_t i = 0; i < hosts_.size(); ++i) {
     stats_[i] = hosts_[i].lb;
+    // In-flight counts live in the worker's stats shard, shared by every generation, so a
+    // request that started before a reload is counted where the balancer looks.
+    stats_[i].active_requests = uint32_t(hosts_[i].counters->active_requests.get());
     stats_[i].available = snap_->hosts[i]->healthy.load(std::memory_order_relaxed) &&
                           hosts_[i].down_until_ms <= now;
   }

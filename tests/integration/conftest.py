@@ -59,9 +59,9 @@ class Proc:
 
 
 class Echo(Proc):
-    def __init__(self, name="echo", instance=None, extra=(), host="127.0.0.1"):
+    def __init__(self, name="echo", instance=None, extra=(), host="127.0.0.1", port=None):
         self.host = host
-        self.port = free_port(host)
+        self.port = port or free_port(host)  # port: e.g. to restart a backend where it was
         args = [BIN, "echo", "--listen", f"{host}:{self.port}", "--name", name]
         if instance:
             args += ["--instance", instance]
@@ -76,7 +76,9 @@ class Echo(Proc):
 class Proxy(Proc):
     """Runs `causeway run -c` on a YAML text; {port} and {admin} are filled in."""
 
-    def __init__(self, yaml_text, port=None, admin=None, extra_env=None):
+    def __init__(self, yaml_text, port=None, admin=None, extra_env=None, wrap=None):
+        # wrap: an optional command prefix that execs the proxy (e.g. ["prlimit", "--nofile=N:N"]),
+        # so the PID stays the proxy's own.
         self.port = port or free_port()
         self.admin_port = admin or free_port()
         self.dir = tempfile.mkdtemp(prefix="causeway-test-")
@@ -84,7 +86,7 @@ class Proxy(Proc):
         self.write(yaml_text)
         env = dict(os.environ)
         env.update(extra_env or {})
-        super().__init__([BIN, "run", "-c", self.config], env=env)
+        super().__init__(list(wrap or []) + [BIN, "run", "-c", self.config], env=env)
         wait_port("127.0.0.1", self.port)
         wait_port("127.0.0.1", self.admin_port)
 
@@ -190,3 +192,265 @@ def proxy_factory():
         # Sanitizer reports must fail the test that produced them.
         assert "ERROR: AddressSanitizer" not in out, out[-4000:]
         assert "runtime error:" not in out, out[-4000:]
+
+
+# ---- Python upstreams for what `causeway echo` cannot play (garbage, counting, truncation) ----
+
+import re as _re
+import threading as _threading
+
+
+def recv_until_closed(sock, timeout=5.0, limit=1 << 22):
+    """Reads until the peer closes (returns (data, True)) or `timeout` passes without it
+    (returns (data, False)). Bounded by time and by `limit` bytes."""
+    deadline = time.time() + timeout
+    chunks = []
+    total = 0
+    while time.time() < deadline and total < limit:
+        sock.settimeout(max(0.01, deadline - time.time()))
+        try:
+            b = sock.recv(65536)
+        except socket.timeout:
+            break
+        except (ConnectionResetError, BrokenPipeError):
+            return b"".join(chunks), True
+        if not b:
+            return b"".join(chunks), True
+        chunks.append(b)
+        total += len(b)
+    return b"".join(chunks), False
+
+
+class RawServer:
+    """A threaded TCP server on 127.0.0.1 with a Python handler per connection:
+    handler(conn, server). Every byte received through `server.recv(conn)` is kept in
+    `server.received` (one bytearray per connection). Stop with stop(); fixture: raw_server."""
+
+    def __init__(self, handler, host="127.0.0.1", backlog=64):
+        self.handler = handler
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(backlog)
+        self.host, self.port = self.sock.getsockname()
+        self.lock = _threading.Lock()
+        self.received = []        # bytearray per accepted connection
+        self.request_lines = []   # filled by http_handler
+        self.conns = []
+        self._bufs = {}
+        self.active = 0           # connections whose handler is still running
+        self.closed = False
+        self.thread = _threading.Thread(target=self._accept_loop, daemon=True)
+        self.thread.start()
+
+    @property
+    def addr(self):
+        return f"{self.host}:{self.port}"
+
+    def _accept_loop(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            buf = bytearray()
+            with self.lock:
+                self.conns.append(c)
+                self.received.append(buf)
+                self._bufs[id(c)] = buf
+                self.active += 1
+            _threading.Thread(target=self._run, args=(c,), daemon=True).start()
+
+    def _run(self, c):
+        try:
+            c.settimeout(10)
+            self.handler(c, self)
+        except OSError:
+            pass
+        finally:
+            try:
+                c.close()
+            except OSError:
+                pass
+            with self.lock:
+                self.active -= 1
+
+    def recv(self, c, n=65536):
+        b = c.recv(n)
+        with self.lock:
+            self._bufs[id(c)].extend(b)
+        return b
+
+    def read_head(self, c, pending=b""):
+        """Returns (head, rest) or (None, buffered) when the peer closed first."""
+        buf = bytearray(pending)
+        while b"\r\n\r\n" not in buf:
+            b = self.recv(c)
+            if not b:
+                return None, bytes(buf)
+            buf += b
+        head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+        return head + b"\r\n\r\n", rest
+
+    def wait_idle(self, timeout=5.0):
+        """Polls (bounded) until no connection is open; returns whether that happened."""
+        deadline = time.time() + timeout
+        while True:
+            with self.lock:
+                if self.active == 0:
+                    return True
+            if time.time() >= deadline:
+                return False
+            time.sleep(0.005)
+
+    def all_received(self):
+        with self.lock:
+            return [bytes(b) for b in self.received]
+
+    def stop(self):
+        self.closed = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def http_handler(c, srv):
+    """A minimal, strict-enough HTTP/1.1 origin: frames each request (Content-Length or chunked),
+    records its request line in srv.request_lines, answers 200 "ok" and keeps the connection."""
+    pending = b""
+    while True:
+        head, pending = srv.read_head(c, pending)
+        if head is None:
+            return
+        line = head.split(b"\r\n", 1)[0]
+        with srv.lock:
+            srv.request_lines.append(line)
+        hdrs = {}
+        for l in head.split(b"\r\n")[1:]:
+            k, sep, v = l.partition(b":")
+            if sep:
+                hdrs.setdefault(k.strip().lower(), []).append(v.strip())
+        if b"chunked" in b",".join(hdrs.get(b"transfer-encoding", [])).lower():
+            # Read chunks until the last one and the empty trailer line.
+            while True:
+                while b"\r\n" not in pending:
+                    b = srv.recv(c)
+                    if not b:
+                        return
+                    pending += b
+                size_line, _, pending = pending.partition(b"\r\n")
+                try:
+                    size = int(size_line.split(b";")[0], 16)
+                except ValueError:
+                    return  # garbage framing from the proxy: give up on this connection
+                if size == 0:
+                    while b"\r\n\r\n" not in b"\r\n" + pending:
+                        b = srv.recv(c)
+                        if not b:
+                            return
+                        pending += b
+                    idx = (b"\r\n" + pending).index(b"\r\n\r\n")
+                    pending = pending[idx + 2:]
+                    break
+                while len(pending) < size + 2:
+                    b = srv.recv(c)
+                    if not b:
+                        return
+                    pending += b
+                pending = pending[size + 2:]
+        elif b"content-length" in hdrs:
+            n = int(hdrs[b"content-length"][0])
+            while len(pending) < n:
+                b = srv.recv(c)
+                if not b:
+                    return
+                pending += b
+            pending = pending[n:]
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok")
+
+
+@pytest.fixture
+def raw_server():
+    started = []
+
+    def make(handler=http_handler, **kw):
+        s = RawServer(handler, **kw)
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+# ---- markers, sanitizer flag, process memory and /metrics helpers ----
+
+import re as _mre
+import threading as _mthreading
+
+SANITIZED = os.environ.get("CAUSEWAY_SANITIZED") == "1"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long-running test (~1 min); deselect with -m 'not slow'")
+
+
+def rss_bytes(pid):
+    """VmRSS of a process, in bytes (from /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+class RssSampler:
+    """Samples a process's VmRSS every `interval` seconds on a thread until stop(); keeps the peak."""
+
+    def __init__(self, pid, interval=0.1):
+        self.pid, self.interval = pid, interval
+        self.samples = []
+        self._stop = _mthreading.Event()
+        self._t = _mthreading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.samples.append(rss_bytes(self.pid))
+            except (OSError, RuntimeError):
+                return
+            self._stop.wait(self.interval)
+
+    def stop(self):
+        self._stop.set()
+        self._t.join(timeout=5)
+        return self.peak
+
+    @property
+    def peak(self):
+        return max(self.samples) if self.samples else 0
+
+
+def parse_metrics(text):
+    """Prometheus text -> {(name, frozenset(labels.items())): value}, plus {name: sum} under
+    the plain name for convenience."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _mre.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$', line)
+        if not m:
+            continue
+        name, labels, value = m.group(1), m.group(2) or "", float(m.group(3))
+        lab = frozenset(_mre.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', labels))
+        out[(name, lab)] = value
+        out[name] = out.get(name, 0.0) + value
+    return out

@@ -168,3 +168,50 @@ def test_http10_client(echo_factory, proxy_factory):
     p = proxy_factory(basic_config({"web": [e.addr]}))
     data = http_request(p.port, b"GET /ten HTTP/1.0\r\n\r\n")
     assert data.startswith(b"HTTP/1.0 200") and b'"path":"/ten"' in data
+
+
+def test_close_delimited_response_is_rechunked_and_completes(proxy_factory):
+    """An upstream body that ends at EOF (no length) arrives with its FIN in one edge: the
+    proxy must see the EOF and finish the chunked response (regression: it waited forever)."""
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    port = srv.getsockname()[1]
+    stop = threading.Event()
+
+    def serve():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except socket.timeout:
+                continue
+            with c:
+                c.settimeout(5)
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    b = c.recv(4096)
+                    if not b:
+                        break
+                    buf += b
+                c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello, until close")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        p = proxy_factory(basic_config({"raw": [f"127.0.0.1:{port}"]}))
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", p.port), timeout=5) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                data = b""
+                while not data.endswith(b"0\r\n\r\n"):
+                    b = s.recv(65536)
+                    assert b, data
+                    data += b
+            assert b"Transfer-Encoding: chunked" in data
+            assert b"hello, until close" in data
+    finally:
+        stop.set()
+        t.join(timeout=5)
+        srv.close()
