@@ -81,7 +81,7 @@ define integration
 	else \
 	  echo "==> integration tests against $(1)"; \
 	  cd $(ROOT) && env CAUSEWAY_BIN=$(1) $(2) $(PYTHON) -m pytest -q -p no:cacheprovider \
-	    --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS) tests/integration; \
+	    --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS) $(3) tests/integration; \
 	fi
 endef
 
@@ -115,7 +115,7 @@ test-integration: build
 test-asan: build-asan
 	@echo "==> unit tests under ASan+UBSan (build-asan/)"
 	@env $(ASAN_ENV) ctest --test-dir $(ASAN_BUILD) --output-on-failure --no-tests=error -j$(CTEST_JOBS)
-	$(call integration,$(ASAN_BUILD)/causeway,$(ASAN_ENV) CAUSEWAY_SANITIZED=1)
+	$(call integration,$(ASAN_BUILD)/causeway,$(ASAN_ENV) CAUSEWAY_SANITIZED=1,-m "not slow")
 
 # ---- fuzzing --------------------------------------------------------------------------------
 # Each build-fuzz/tests/fuzz/fuzz_NAME runs on a scratch copy of tests/fuzz/corpus/NAME/

@@ -16,6 +16,8 @@
 #   CAUSEWAY_BIN  the causeway binary                                  default build/causeway
 #   OUT           results directory                        default bench/results/<date>/
 #   IDLE_CONNS    idle keep-alive connections for the memory test (0 = skip) default 10000
+#   IDLE_CONCURRENCY  connections being set up at once in that test (kept under CONNECTIONS
+#                 so the proxies' buffer pools, warm from the load, do not grow)  default 32
 #   PERF=1        extra run of causeway under `perf record -g` -> $OUT/causeway-perf.txt
 #                 (PERF=all: every proxy -> $OUT/<proxy>-perf.txt, <proxy>-perf-flat.txt)
 #   SYSCALLS=1    extra run of every proxy under `perf stat` syscall tracepoints
@@ -25,19 +27,20 @@
 #   BACKEND       causeway (default: `causeway echo --workers 1`) or nginx (a stand-in that
 #                 answers a fixed small JSON; used when causeway does not build yet)
 #   PROXY_CPU / LOAD_CPU   cores for the proxy / for wrk + backend       default 0 / 1
-#   PORT_BASE     backend port; proxies use PORT_BASE+80.. (127.0.0.1 only) default 18000
+#   PORT_BASE     backend port; proxies use PORT_BASE+80.. (127.0.0.1 only) default 28000
 #   WATCHDOG      hard limit for the whole run, seconds                       default 1500
 #   NICE          renice this script (and so everything it starts) to NICE, e.g. -15, so that
 #                 other work on a shared machine disturbs the measurement less  default: none
 #
 # Layout (2 cores): the proxies run on PROXY_CPU (all started up front, one worker each, only
-# the one under load is busy); wrk and the backend share LOAD_CPU. The "direct" row is wrk -> backend with no proxy: the ceiling of this layout.
+# the one under load is busy); wrk and the backend share LOAD_CPU. The "direct" row is
+# wrk -> backend with no proxy: the ceiling of this layout.
 # CPU-us/request = delta(utime+stime) of the proxy process (/proc/PID/stat, all threads) over
 # the measured wrk run / requests wrk completed in it.
 # Every process this script starts is killed by PID on exit; every step is bounded in time.
 set -euo pipefail
 
-usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; }
 case "${1:-}" in -h | --help) usage; exit 0 ;; "") ;; *) usage >&2; exit 2 ;; esac
 
 # NICE: re-run in a new session (own scheduler autogroup) and wait for it; INT/TERM go on to it.
@@ -63,6 +66,7 @@ PROXIES=${PROXIES:-causeway haproxy nginx}
 CAUSEWAY_BIN=${CAUSEWAY_BIN:-build/causeway}
 OUT=${OUT:-bench/results/$(date +%F)/}
 IDLE_CONNS=${IDLE_CONNS:-10000}
+IDLE_CONCURRENCY=${IDLE_CONCURRENCY:-32}
 PERF=${PERF:-0}
 SYSCALLS=${SYSCALLS:-0}
 CALLGRIND=${CALLGRIND:-0}
@@ -71,7 +75,7 @@ CALLGRIND_CONNECTIONS=${CALLGRIND_CONNECTIONS:-8}
 BACKEND=${BACKEND:-causeway}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-PORT_BASE=${PORT_BASE:-18000}
+PORT_BASE=${PORT_BASE:-28000}
 WATCHDOG=${WATCHDOG:-1500}
 NICE=${NICE:-}
 PY=/usr/bin/python3
@@ -191,7 +195,6 @@ to_secs() { # 10s, 2m, 1h, 30 -> integer seconds
   esac
 }
 DUR_S=$(to_secs "$DURATION")
-WARM_S=$(to_secs "$WARMUP")
 
 BACKEND_PORT=$PORT_BASE
 declare -A PORT=([causeway]=$((PORT_BASE + 80)) [haproxy]=$((PORT_BASE + 81)) [nginx]=$((PORT_BASE + 82)))
@@ -391,6 +394,7 @@ measure() {
   wrk_run "$port" "$DURATION" "$out"
   t1=$(date +%s.%N)
   [[ -n $ppid ]] && p1=$(cpu_ticks "$ppid") && n1=$(cpu_ns "$ppid")
+  [[ -n $ppid ]] && UPCONNS[$label]=$(ss -Htnp state established "dport = :$BACKEND_PORT" 2>/dev/null | grep -c "pid=$ppid," || true)
   b1=$(cpu_ticks "$BACKEND_PID")
   local x y
   read -r x y < <(core_busy "$PROXY_CPU")
@@ -514,7 +518,8 @@ idle_test() {
   fd0=$(nfds "$pid")
   rm -f "$ready"
   start_bg "$name-idle" taskset -c "$LOAD_CPU" "$PY" "$ROOT/bench/load/idle_conns.py" \
-    --port "${PORT[$name]}" --count "$IDLE_CONNS" --setup-timeout 90 --hold 150 --ready-file "$ready"
+    --port "${PORT[$name]}" --count "$IDLE_CONNS" --concurrency "$IDLE_CONCURRENCY" \
+    --setup-timeout 90 --hold 150 --ready-file "$ready"
   local hpid=$BG_PID i
   for ((i = 0; i < 1000; i++)); do # <= 100 s
     [[ -f $ready ]] && break
@@ -608,7 +613,7 @@ done
 
 # Rounds: every row (direct + each proxy) once per round, the order rotated each round, so a
 # drift in machine load over the run spreads over all of them. Medians are reported.
-ROWS=(direct $PROXIES)
+read -r -a ROWS <<<"direct $PROXIES"
 ORDERS=()
 for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
   order=()
@@ -634,7 +639,6 @@ done
 for p in $PROXIES; do
   pid=${PPID_OF[$p]}
   RSS_MIB[$p]=$(calc "$(rss_kib "$pid") / 1024")
-  UPCONNS[$p]=$(ss -Htnp state established "dport = :$BACKEND_PORT" 2>/dev/null | grep -c "pid=$pid," || true)
   if [[ ($PERF == 1 && $p == causeway) || $PERF == all ]]; then perf_record "$p" "$pid"; fi
   if [[ $SYSCALLS == 1 ]]; then syscall_count "$p" "$pid"; fi
   idle_test "$p" "$pid"
@@ -708,7 +712,7 @@ ratio() { # ratio A B [FORMAT]
     echo "$line"
   done
   echo
-  echo "CPU-µs/req = Δ(utime+stime) of the proxy process over the measured run (CLK_TCK=$CLK_TCK) / requests (the schedstat column is the same from /proc/PID/task/*/schedstat, in ns); KiB/idle conn = ΔVmRSS / connections held (user-space memory only: kernel socket buffers are not in RSS). Core busy % is for the whole core, other processes on the machine included. Upstream conns = proxy-to-backend connections established right after the run (the keep-alive pool)."
+  echo "CPU-µs/req = Δ(utime+stime) of the proxy process over the measured run (CLK_TCK=$CLK_TCK) / requests (the schedstat column is the same from /proc/PID/task/*/schedstat, in ns); KiB/idle conn = ΔVmRSS / connections held (user-space memory only: kernel socket buffers are not in RSS). Core busy % is for the whole core, other processes on the machine included. Upstream conns = the proxy's connections to the backend right after its last measured run (its keep-alive pool)."
 } >"$OUT/results.md"
 echo
 cat "$OUT/results.md"
