@@ -147,11 +147,21 @@ void Server::configure_access_log(const config::Config& cfg) {
 
 void Server::install_everywhere(std::shared_ptr<const proxy::ProxySnapshot> snap) {
   snap_ = snap;
+  auto pending = std::make_shared<std::atomic<int>>(int(workers_.size()));
   for (auto& w : workers_) {
     proxy::Worker* wp = w.get();
     auto bound = bound_;
-    wp->loop().post([wp, snap, bound] { wp->install(snap, bound); });
+    wp->loop().post([wp, snap, bound, pending] {
+      wp->install(snap, bound);
+      pending->fetch_sub(1);
+    });
   }
+  // A reload answers only once every worker serves the new config, so "reloaded" means live.
+  // Workers install within one loop turn; the bound only guards against a wedged worker.
+  for (int i = 0; i < 5000 && pending->load() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (pending->load() > 0) CW_WARN("reload: {} workers have not installed yet", pending->load());
 }
 
 admin::ReloadOutcome Server::reload() {

@@ -196,7 +196,6 @@ def proxy_factory():
 
 # ---- Python upstreams for what `causeway echo` cannot play (garbage, counting, truncation) ----
 
-import re as _re
 import threading as _threading
 
 
