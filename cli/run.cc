@@ -44,6 +44,10 @@ int check_config(const std::string& config_path) {
     std::fprintf(stderr, "%zu error%s\n", r.errors.size(), r.errors.size() == 1 ? "" : "s");
     return 1;
   }
+  for (const auto& key : r.config->unapplied_keys) {
+    std::fprintf(stderr, "%s: warning: %s is accepted but not applied by this version\n",
+                 config_path.c_str(), key.c_str());
+  }
   std::printf("%s: ok (%zu listeners, %zu clusters)\n", config_path.c_str(),
               r.config->listeners.size(), r.config->clusters.size());
   return 0;

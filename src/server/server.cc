@@ -52,6 +52,9 @@ static std::string listen_error(const config::Listener& l, const rt::SocketAddre
 }
 
 bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::string>& errors) {
+  for (const auto& key : cfg->unapplied_keys) {
+    CW_WARN("{}: {} is accepted but not applied by this version", cfg->source, key);
+  }
   std::string err;
   snap_ = proxy::build_snapshot(cfg, nullptr, err);
   if (!snap_) {
