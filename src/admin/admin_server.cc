@@ -18,10 +18,10 @@
 namespace cw::admin {
 namespace {
 
-constexpr int64_t kHeadTimeoutMs = 10'000;   // whole head (and then body) within this
-constexpr int64_t kIdleTimeoutMs = 60'000;   // keep-alive wait for the next request
+constexpr int64_t kHeadTimeoutMs = 10'000;  // whole head (and then body) within this
+constexpr int64_t kIdleTimeoutMs = 60'000;  // keep-alive wait for the next request
 constexpr int64_t kWriteTimeoutMs = 10'000;
-constexpr int64_t kLingerMs = 1'000;         // draining a refused client before closing
+constexpr int64_t kLingerMs = 1'000;  // draining a refused client before closing
 constexpr size_t kMaxHeadBytes = 64 * 1024;
 constexpr size_t kMaxHeaders = 100;
 constexpr size_t kMaxBodyBytes = 1024 * 1024;
@@ -128,13 +128,15 @@ rt::Task<void> serve_conn(std::shared_ptr<Core> core, rt::TcpStream s) {
     std::optional<Response> fatal;  // answered, then the connection closes
     size_t body_len = 0;
     if (last == ReadOutcome::kTimeout) {
-      fatal = error_reply(408, "request_timeout", {{"detail", "request head not received in time"}});
+      fatal =
+          error_reply(408, "request_timeout", {{"detail", "request head not received in time"}});
     } else if (pr.status == http::h1::ParseStatus::kError) {
       fatal = refusal(pr.error_status, pr.error_reason);
     } else if (req.body.kind == http::BodyKind::kChunked) {
       fatal = error_reply(411, "length_required",
-                          {{"detail", "chunked request bodies are not accepted here; send "
-                                      "Content-Length"}});
+                          {{"detail",
+                            "chunked request bodies are not accepted here; send "
+                            "Content-Length"}});
     } else if (req.body.kind == http::BodyKind::kContentLength) {
       if (req.body.length > kMaxBodyBytes) {
         fatal = error_reply(413, "payload_too_large",
@@ -170,7 +172,8 @@ rt::Task<void> serve_conn(std::shared_ptr<Core> core, rt::TcpStream s) {
       }
       if (core->closed || last == ReadOutcome::kEof || last == ReadOutcome::kError) break;
       if (last == ReadOutcome::kTimeout) {
-        fatal = error_reply(408, "request_timeout", {{"detail", "request body not received in time"}});
+        fatal =
+            error_reply(408, "request_timeout", {{"detail", "request body not received in time"}});
       }
     }
 
@@ -210,8 +213,7 @@ rt::Task<void> accept_loop(std::shared_ptr<Core> core) {
     auto s = co_await core->listener.accept();
     if (core->closed) co_return;
     if (!s) {
-      if (s.error() == std::errc::operation_canceled ||
-          s.error() == std::errc::bad_file_descriptor)
+      if (s.error() == std::errc::operation_canceled || s.error() == std::errc::bad_file_descriptor)
         co_return;
       // Out of descriptors or buffers: say so, back off briefly, keep going.
       CW_WARN("admin: accept failed: {}", s.error().message());

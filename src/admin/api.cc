@@ -110,7 +110,8 @@ Json config_json(const proxy::ProxySnapshot& snap) {
 }
 
 AdminServer::Response reload_reply(const ReloadOutcome& outcome) {
-  if (outcome.ok) return json_reply(200, {{"status", "reloaded"}, {"generation", outcome.generation}});
+  if (outcome.ok)
+    return json_reply(200, {{"status", "reloaded"}, {"generation", outcome.generation}});
   return error_reply(400, "config_invalid",
                      {{"errors", outcome.errors}, {"generation", outcome.generation}});
 }

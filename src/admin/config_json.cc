@@ -72,7 +72,8 @@ Json route_to_json(const config::Route& r) {
   if (r.idle_timeout) j["idle_timeout"] = format_duration(*r.idle_timeout);
   if (r.retry) {
     Json rj = {{"attempts", r.retry->attempts}};
-    if (r.retry->per_try_timeout) rj["per_try_timeout"] = format_duration(*r.retry->per_try_timeout);
+    if (r.retry->per_try_timeout)
+      rj["per_try_timeout"] = format_duration(*r.retry->per_try_timeout);
     rj["retry_on"] = r.retry->retry_on;
     rj["backoff"] = {{"base", format_duration(r.retry->backoff_base)},
                      {"max", format_duration(r.retry->backoff_max)}};
@@ -98,7 +99,8 @@ Json listener_to_json(const config::Listener& l) {
 
 Json cluster_to_json(const config::Cluster& c) {
   Json eps = Json::array();
-  for (const auto& e : c.endpoints) eps.push_back({{"address", e.address.text()}, {"weight", e.weight}});
+  for (const auto& e : c.endpoints)
+    eps.push_back({{"address", e.address.text()}, {"weight", e.weight}});
   return {{"name", c.name},
           {"discovery", c.discovery},
           {"endpoints", std::move(eps)},

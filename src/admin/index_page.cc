@@ -8,11 +8,20 @@ std::string html_escape(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -62,8 +71,9 @@ std::string index_page(std::string_view version) {
     out += l.what;
     out += "</td></tr>\n";
   }
-  out += "</table>\n<p>Reload from a shell: <code>curl -X POST http://HOST/api/v1/reload</code></p>\n"
-         "</body></html>\n";
+  out +=
+      "</table>\n<p>Reload from a shell: <code>curl -X POST http://HOST/api/v1/reload</code></p>\n"
+      "</body></html>\n";
   return out;
 }
 

@@ -68,7 +68,7 @@ class Writer {
 
 // Bucket bounds in seconds, printed once ("0.00025", "0.5", "30").
 const std::array<std::string, Histogram::kBuckets>& bucket_bounds() {
-  static const std::array<std::string, Histogram::kBuckets> bounds = [] {
+  static const std::array<std::string, Histogram::kBuckets> kBounds = [] {
     std::array<std::string, Histogram::kBuckets> b;
     for (int i = 0; i < Histogram::kBuckets; ++i) {
       char buf[32];
@@ -77,7 +77,7 @@ const std::array<std::string, Histogram::kBuckets>& bucket_bounds() {
     }
     return b;
   }();
-  return bounds;
+  return kBounds;
 }
 
 void histogram(Writer& w, std::string_view name, std::string_view listener, std::string_view route,
@@ -103,8 +103,7 @@ struct ClusterCounter {
   uint64_t ClusterSum::*field;
 };
 constexpr ClusterCounter kClusterCounters[] = {
-    {"upstream_requests_total", "Requests sent to the cluster (every try).",
-     &ClusterSum::requests},
+    {"upstream_requests_total", "Requests sent to the cluster (every try).", &ClusterSum::requests},
     {"upstream_connections_opened_total", "New upstream connections opened.",
      &ClusterSum::connects},
     {"upstream_connect_failures_total", "Upstream connection attempts that failed.",
@@ -128,10 +127,17 @@ std::string escape_label_value(std::string_view v) {
   out.reserve(v.size());
   for (char c : v) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -150,7 +156,8 @@ std::string render_metrics(const StatsSum& s, const MetricsInfo& info) {
   w.sample("config_generation", {}, info.config_generation);
 
   // ---- downstream ----
-  w.family("requests_total", "counter", "Requests answered, by listener, route, cluster and status.");
+  w.family("requests_total", "counter",
+           "Requests answered, by listener, route, cluster and status.");
   for (const auto& [key, r] : s.routes) {
     for (int code = 0; code < 600; ++code) {
       if (r.by_status[code] == 0) continue;

@@ -9,7 +9,8 @@
 
 namespace cw::admin {
 
-inline constexpr std::string_view kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
+inline constexpr std::string_view kPrometheusContentType =
+    "text/plain; version=0.0.4; charset=utf-8";
 
 struct MetricsInfo {
   uint64_t config_generation = 0;

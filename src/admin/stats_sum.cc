@@ -73,7 +73,8 @@ StatsSum sum_stats(const std::vector<proxy::Worker*>& workers) {
     if (!w) continue;
     ++s.workers;
     proxy::WorkerStats& ws = w->stats();
-    for (size_t i = 0; i < size_t(proxy::ProxyError::kCount); ++i) s.errors[i] += ws.errors[i].get();
+    for (size_t i = 0; i < size_t(proxy::ProxyError::kCount); ++i)
+      s.errors[i] += ws.errors[i].get();
     s.requests += ws.requests.get();
     s.downstream_connections += ws.downstream_connections.get();
     s.downstream_denied += ws.downstream_denied.get();

@@ -100,6 +100,7 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   hooks.reload = [this] { return reload(); };
   hooks.ready = [this] { return !draining_.load(); };
   hooks.version = CW_VERSION_STRING;
+  hooks.bound_listeners = [this] { return bound_; };
   admin_ = std::make_unique<admin::AdminServer>(control_, std::move(hooks));
   auto a = admin_->listen(*admin_addr);
   if (!a) {

@@ -8,9 +8,9 @@
 namespace cw::admin {
 namespace {
 
-using ::testing::HasSubstr;
-using testing::Fixture;
 using nlohmann::json;
+using testing::Fixture;
+using ::testing::HasSubstr;
 
 TEST(AdminApi, HealthzAndReady) {
   Fixture f;

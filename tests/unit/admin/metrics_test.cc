@@ -11,9 +11,9 @@
 namespace cw::admin {
 namespace {
 
+using testing::Fixture;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::Fixture;
 
 // Every line that is not a comment is "name{labels} value" with a parseable value.
 void expect_well_formed(const std::string& text) {
@@ -85,12 +85,12 @@ TEST(Metrics, SumsShardsAcrossWorkers) {
   EXPECT_THAT(m, HasSubstr("causeway_config_generation 1\n"));
   EXPECT_THAT(m, HasSubstr("causeway_build_info{version=\"9.9.9-test\"} 1\n"));
   EXPECT_THAT(m, HasSubstr("# TYPE causeway_requests_total counter\n"));
-  EXPECT_THAT(m, HasSubstr(
-                     "causeway_requests_total{listener=\"edge\",route=\"api\",cluster=\"api\","
-                     "code=\"200\"} 12\n"));
-  EXPECT_THAT(m, HasSubstr(
-                     "causeway_requests_total{listener=\"edge\",route=\"api\",cluster=\"api\","
-                     "code=\"503\"} 2\n"));
+  EXPECT_THAT(m,
+              HasSubstr("causeway_requests_total{listener=\"edge\",route=\"api\",cluster=\"api\","
+                        "code=\"200\"} 12\n"));
+  EXPECT_THAT(m,
+              HasSubstr("causeway_requests_total{listener=\"edge\",route=\"api\",cluster=\"api\","
+                        "code=\"503\"} 2\n"));
   EXPECT_THAT(m, Not(HasSubstr("code=\"404\"")));  // only codes seen
   EXPECT_THAT(m, HasSubstr("causeway_downstream_requests_total 14\n"));
   EXPECT_THAT(m, HasSubstr("causeway_downstream_connections_total 5\n"));
@@ -105,42 +105,66 @@ TEST(Metrics, SumsShardsAcrossWorkers) {
   EXPECT_THAT(m, HasSubstr("causeway_upstream_requests_total{cluster=\"web\"} 0\n"));
   EXPECT_THAT(m, HasSubstr("causeway_upstream_responses_total{cluster=\"api\",class=\"2xx\"} 8\n"));
   EXPECT_THAT(m, HasSubstr("causeway_upstream_responses_total{cluster=\"api\",class=\"5xx\"} 2\n"));
-  EXPECT_THAT(m, HasSubstr("causeway_upstream_responses_total{cluster=\"api\",class=\"none\"} 1\n"));
+  EXPECT_THAT(m,
+              HasSubstr("causeway_upstream_responses_total{cluster=\"api\",class=\"none\"} 1\n"));
   EXPECT_THAT(m, HasSubstr("causeway_upstream_connections_opened_total{cluster=\"api\"} 4\n"));
   EXPECT_THAT(m, HasSubstr("causeway_upstream_connection_reuses_total{cluster=\"api\"} 8\n"));
   EXPECT_THAT(m, HasSubstr("causeway_upstream_connect_failures_total{cluster=\"api\"} 1\n"));
   EXPECT_THAT(m, HasSubstr("causeway_upstream_pool_exhausted_total{cluster=\"api\"} 2\n"));
-  EXPECT_THAT(m, HasSubstr("causeway_upstream_stale_connections_closed_total{cluster=\"api\"} 0\n"));
+  EXPECT_THAT(m,
+              HasSubstr("causeway_upstream_stale_connections_closed_total{cluster=\"api\"} 0\n"));
   EXPECT_THAT(m, HasSubstr("causeway_upstream_idle_expired_total{cluster=\"api\"} 0\n"));
-  EXPECT_THAT(m, HasSubstr("causeway_upstream_reused_connection_resends_total{cluster=\"api\"} 0\n"));
+  EXPECT_THAT(m,
+              HasSubstr("causeway_upstream_reused_connection_resends_total{cluster=\"api\"} 0\n"));
   EXPECT_THAT(m, HasSubstr("causeway_upstream_connections_open{cluster=\"api\"} 5\n"));
   EXPECT_THAT(m, HasSubstr("causeway_upstream_connections_idle{cluster=\"api\"} 1\n"));
-  EXPECT_THAT(m, HasSubstr("causeway_upstream_connection_reuse_ratio{cluster=\"api\"} 0.6666666666666666\n"));
+  EXPECT_THAT(
+      m,
+      HasSubstr("causeway_upstream_connection_reuse_ratio{cluster=\"api\"} 0.6666666666666666\n"));
   EXPECT_THAT(m, HasSubstr("causeway_upstream_connection_reuse_ratio{cluster=\"web\"} 0\n"));
-  EXPECT_THAT(m, HasSubstr(
-                     "causeway_upstream_host_requests_total{cluster=\"api\",host=\"127.0.0.1:9101\"} 7\n"));
-  EXPECT_THAT(m, HasSubstr(
-                     "causeway_upstream_host_failures_total{cluster=\"api\",host=\"127.0.0.1:9102\"} 2\n"));
-  EXPECT_THAT(m, HasSubstr(
-                     "causeway_upstream_host_active_requests{cluster=\"api\",host=\"127.0.0.1:9101\"} 3\n"));
-  EXPECT_THAT(m, HasSubstr("causeway_upstream_host_requests_total{cluster=\"web\",host=\"127.0.0.1:9001\"} 0\n"));
+  EXPECT_THAT(
+      m, HasSubstr(
+             "causeway_upstream_host_requests_total{cluster=\"api\",host=\"127.0.0.1:9101\"} 7\n"));
+  EXPECT_THAT(
+      m, HasSubstr(
+             "causeway_upstream_host_failures_total{cluster=\"api\",host=\"127.0.0.1:9102\"} 2\n"));
+  EXPECT_THAT(
+      m,
+      HasSubstr(
+          "causeway_upstream_host_active_requests{cluster=\"api\",host=\"127.0.0.1:9101\"} 3\n"));
+  EXPECT_THAT(
+      m, HasSubstr(
+             "causeway_upstream_host_requests_total{cluster=\"web\",host=\"127.0.0.1:9001\"} 0\n"));
 }
 
 TEST(Metrics, EveryFamilyHasHelpAndType) {
   Fixture f;
   const std::string m = f.get("/metrics").body;
-  for (const char* fam :
-       {"requests_total", "request_duration_seconds", "downstream_connections_total",
-        "downstream_connections_active", "downstream_connections_idle", "downstream_denied_total",
-        "downstream_requests_total", "errors_total", "upstream_requests_total",
-        "upstream_responses_total", "upstream_connections_opened_total",
-        "upstream_connect_failures_total", "upstream_connection_reuses_total",
-        "upstream_stale_connections_closed_total", "upstream_idle_expired_total",
-        "upstream_pool_exhausted_total", "upstream_reused_connection_resends_total",
-        "upstream_connections_open", "upstream_connections_idle",
-        "upstream_connection_reuse_ratio", "upstream_host_requests_total",
-        "upstream_host_active_requests", "upstream_host_failures_total", "workers",
-        "config_generation"}) {
+  for (const char* fam : {"requests_total",
+                          "request_duration_seconds",
+                          "downstream_connections_total",
+                          "downstream_connections_active",
+                          "downstream_connections_idle",
+                          "downstream_denied_total",
+                          "downstream_requests_total",
+                          "errors_total",
+                          "upstream_requests_total",
+                          "upstream_responses_total",
+                          "upstream_connections_opened_total",
+                          "upstream_connect_failures_total",
+                          "upstream_connection_reuses_total",
+                          "upstream_stale_connections_closed_total",
+                          "upstream_idle_expired_total",
+                          "upstream_pool_exhausted_total",
+                          "upstream_reused_connection_resends_total",
+                          "upstream_connections_open",
+                          "upstream_connections_idle",
+                          "upstream_connection_reuse_ratio",
+                          "upstream_host_requests_total",
+                          "upstream_host_active_requests",
+                          "upstream_host_failures_total",
+                          "workers",
+                          "config_generation"}) {
     EXPECT_THAT(m, HasSubstr(std::string("# HELP causeway_") + fam + " ")) << fam;
     EXPECT_THAT(m, HasSubstr(std::string("# TYPE causeway_") + fam + " ")) << fam;
   }
@@ -156,25 +180,28 @@ TEST(Metrics, LatencyHistogramIsCumulativeInSeconds) {
   Fixture f;
   auto& a = f.stats(0).route("edge", "api", "api").latency;
   auto& b = f.stats(1).route("edge", "api", "api").latency;
-  a.observe_us(200);      // 0.2ms -> le 0.00025
-  a.observe_us(3'000);    // 3ms -> le 0.005
+  a.observe_us(200);    // 0.2ms -> le 0.00025
+  a.observe_us(3'000);  // 3ms -> le 0.005
   b.observe_us(3'000);
   b.observe_us(60'000'000);  // 60s -> +Inf
   const std::string m = f.get("/metrics").body;
   EXPECT_THAT(m, HasSubstr("# TYPE causeway_request_duration_seconds histogram\n"));
-  const std::string p = "causeway_request_duration_seconds_bucket{listener=\"edge\",route=\"api\",le=";
+  const std::string p =
+      "causeway_request_duration_seconds_bucket{listener=\"edge\",route=\"api\",le=";
   EXPECT_THAT(m, HasSubstr(p + "\"0.00025\"} 1\n"));
   EXPECT_THAT(m, HasSubstr(p + "\"0.0025\"} 1\n"));
   EXPECT_THAT(m, HasSubstr(p + "\"0.005\"} 3\n"));
   EXPECT_THAT(m, HasSubstr(p + "\"30\"} 3\n"));
   EXPECT_THAT(m, HasSubstr(p + "\"+Inf\"} 4\n"));
-  EXPECT_THAT(m, HasSubstr(
-                     "causeway_request_duration_seconds_count{listener=\"edge\",route=\"api\"} 4\n"));
-  EXPECT_THAT(m, HasSubstr(
-                     "causeway_request_duration_seconds_sum{listener=\"edge\",route=\"api\"} 60.0062\n"));
+  EXPECT_THAT(
+      m, HasSubstr("causeway_request_duration_seconds_count{listener=\"edge\",route=\"api\"} 4\n"));
+  EXPECT_THAT(
+      m, HasSubstr(
+             "causeway_request_duration_seconds_sum{listener=\"edge\",route=\"api\"} 60.0062\n"));
   // Routes without samples still expose a zero histogram.
-  EXPECT_THAT(m, HasSubstr(
-                     "causeway_request_duration_seconds_count{listener=\"edge\",route=\"hello\"} 0\n"));
+  EXPECT_THAT(
+      m,
+      HasSubstr("causeway_request_duration_seconds_count{listener=\"edge\",route=\"hello\"} 0\n"));
 }
 
 TEST(Metrics, LabelValuesAreEscaped) {
