@@ -40,6 +40,10 @@ Worker::Worker(int id) : id_(id), rng_(0x9e3779b97f4a7c15ull * uint64_t(id + 1) 
 }
 
 Worker::~Worker() {
+  // Cancel the acceptors and let them finish, so their frames are freed (the thread is gone;
+  // this runs on the destroying thread).
+  for (auto& [key, l] : listeners_) l->close();
+  loop_.run_deferred();
   listeners_.clear();
   gen_.reset();
 }

@@ -115,6 +115,19 @@ void EventLoop::drain_posted() {
   for (auto& fn : batch) fn();
 }
 
+void EventLoop::run_deferred() {
+  EventLoop* prev = t_current;
+  t_current = this;
+  for (int round = 0; round < 1000 && (!deferred_.empty() || !posted_.empty()); ++round) {
+    drain_posted();
+    auto batch = std::move(deferred_);
+    deferred_.clear();
+    for (auto h : batch) h.resume();
+  }
+  free_retired();
+  t_current = prev;
+}
+
 void EventLoop::run() {
   t_current = this;
   epoll_event events[kMaxEvents];

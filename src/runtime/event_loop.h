@@ -56,6 +56,9 @@ class EventLoop {
   // Closes fd and retires its state (freed after the current batch). Coroutines waiting on it
   // are failed with operation_canceled and resumed on a later turn of the loop.
   void close(IoState* st);
+  // After run() returned: resumes deferred coroutines and runs posted messages until none is
+  // left, so coroutines cancelled at shutdown (closed sockets) finish and free their frames.
+  void run_deferred();
   // Resumes h on a later turn of the loop (never from inside the caller's stack).
   void defer(std::coroutine_handle<> h) { deferred_.push_back(h); }
 

@@ -41,6 +41,9 @@ Server::~Server() {
   for (auto& w : workers_) w->loop().stop();
   for (auto& w : workers_) w->join();
   workers_.clear();
+  if (admin_) admin_->close();
+  signal_stream_.close();
+  control_.run_deferred();
   admin_.reset();
   if (signal_fd_ >= 0) ::close(signal_fd_);
   if (owns_access_log_fd_) ::close(access_log_fd_);
@@ -229,16 +232,15 @@ admin::ReloadOutcome Server::reload() {
 }
 
 rt::Task<void> Server::signal_loop(Server* self) {
-  rt::TcpStream sfd;
   {
     auto r = rt::TcpStream::adopt(self->control_, self->signal_fd_, {});
     if (!r) co_return;
-    sfd = std::move(*r);
+    self->signal_stream_ = std::move(*r);
     self->signal_fd_ = -1;  // owned by the stream now
   }
   for (;;) {
     signalfd_siginfo info;
-    auto n = co_await sfd.read(reinterpret_cast<char*>(&info), sizeof info);
+    auto n = co_await self->signal_stream_.read(reinterpret_cast<char*>(&info), sizeof info);
     if (!n || *n != sizeof info) co_return;
     if (info.ssi_signo == SIGHUP) {
       CW_INFO("SIGHUP: reloading");
@@ -293,6 +295,11 @@ int Server::run() {
   if (signal_fd_ >= 0) rt::spawn(signal_loop(this));
   control_.run();
   for (auto& w : workers_) w->join();
+  // Finish the control thread's coroutines (admin accept loop and connections, the signal
+  // reader): closing their sockets cancels their waits; run the cancellations to the end.
+  if (admin_) admin_->close();
+  signal_stream_.close();
+  control_.run_deferred();
   CW_INFO("stopped");
   return 0;
 }

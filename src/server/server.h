@@ -16,6 +16,7 @@
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
 #include "runtime/event_loop.h"
+#include "runtime/tcp.h"
 
 namespace cw::server {
 
@@ -57,6 +58,7 @@ class Server {
   int access_log_fd_ = -1;
   bool owns_access_log_fd_ = false;
   int signal_fd_ = -1;
+  rt::TcpStream signal_stream_;  // the signalfd, read by signal_loop
   std::atomic<bool> draining_{false};
   bool drain_started_ = false;
 };
