@@ -191,6 +191,7 @@ def proxy_factory():
         out = p.output()
         # Sanitizer reports must fail the test that produced them.
         assert "ERROR: AddressSanitizer" not in out, out[-4000:]
+        assert "ERROR: LeakSanitizer" not in out, out[-4000:]
         assert "runtime error:" not in out, out[-4000:]
 
 
