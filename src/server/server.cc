@@ -6,6 +6,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "base/log.h"
@@ -268,6 +270,7 @@ rt::Task<void> Server::drain_and_stop() {
     if (live == 0) break;
     if (control_.now_ms() >= deadline) {
       CW_WARN("drain timeout: closing {} connections still open", live);
+      abandoned_ = live;
       break;
     }
     co_await rt::sleep_for(control_, 20);
@@ -295,6 +298,14 @@ int Server::run() {
   if (signal_fd_ >= 0) rt::spawn(signal_loop(this));
   control_.run();
   for (auto& w : workers_) w->join();
+  if (abandoned_ > 0) {
+    // Requests still in flight at the drain deadline are abandoned on purpose; their
+    // coroutines hold worker state, so the process ends here rather than unwinding it.
+    CW_INFO("stopped ({} connections abandoned at the drain deadline)", abandoned_);
+    spdlog::default_logger()->flush();
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
   // Finish the control thread's coroutines (admin accept loop and connections, the signal
   // reader): closing their sockets cancels their waits; run the cancellations to the end.
   if (admin_) admin_->close();

@@ -61,6 +61,7 @@ class Server {
   rt::TcpStream signal_stream_;  // the signalfd, read by signal_loop
   std::atomic<bool> draining_{false};
   bool drain_started_ = false;
+  int64_t abandoned_ = 0;  // connections still open when the drain deadline passed
 };
 
 // Blocks SIGHUP/SIGTERM/SIGINT in the calling thread (and threads it starts later) so the
