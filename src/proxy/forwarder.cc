@@ -66,7 +66,7 @@ upstream::LbContext hash_context(const upstream::ClusterSnapshot& cs, const Exch
   return ctx;
 }
 
-// Frames one piece of request body for the upstream (chunked when the framing says so).
+// The upstream head (first piece only) followed by one framed piece of request body.
 struct ChunkFrame {
   char size_line[24];
   iovec iov[4];
@@ -74,22 +74,7 @@ struct ChunkFrame {
   void build(std::string_view head, std::string_view data, bool end, bool chunked) {
     n = 0;
     if (!head.empty()) iov[n++] = {const_cast<char*>(head.data()), head.size()};
-    if (chunked && !data.empty()) {
-      std::string s;
-      http::h1::write_chunk_header(data.size(), s);
-      size_t len = std::min(s.size(), sizeof size_line);
-      std::memcpy(size_line, s.data(), len);
-      iov[n++] = {size_line, len};
-    }
-    if (!data.empty()) iov[n++] = {const_cast<char*>(data.data()), data.size()};
-    if (chunked) {
-      static constexpr std::string_view kCrlf = "\r\n";
-      static constexpr std::string_view kCrlfLast = "\r\n0\r\n\r\n";
-      static constexpr std::string_view kLast = "0\r\n\r\n";
-      std::string_view tail = data.empty() ? (end ? kLast : std::string_view())
-                                           : (end ? kCrlfLast : kCrlf);
-      if (!tail.empty()) iov[n++] = {const_cast<char*>(tail.data()), tail.size()};
-    }
+    n += http::h1::frame_body_piece(data, end, chunked, size_line, iov + n);
   }
 };
 
@@ -219,8 +204,7 @@ rt::Task<void> forward(Exchange& ex) {
     ChunkFrame frame;
     if (resent) {
       // Re-send: head plus the body we kept, in one go.
-      frame.build(head, replay, body_complete, chunked_up && !replay.empty());
-      if (chunked_up && replay.empty() && body_complete) frame.build(head, {}, true, true);
+      frame.build(head, replay, body_complete, chunked_up);
       auto wr = co_await conn->stream.writev(frame.iov, frame.n, loop.now_ms() + idle_ms);
       send_failed = !wr;
     } else if (!has_body) {

@@ -4,7 +4,6 @@
 #include <sys/socket.h>
 
 #include <charconv>
-#include <cstring>
 
 #include "http/h1/writer.h"
 #include "proxy/worker.h"
@@ -14,29 +13,6 @@ namespace {
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr int64_t kTunnelIdleMs = 3600 * 1000;
-
-size_t chunk_line(size_t n, char* out) {
-  auto r = std::to_chars(out, out + 20, n, 16);
-  r.ptr[0] = '\r';
-  r.ptr[1] = '\n';
-  return size_t(r.ptr - out) + 2;
-}
-
-// Frames data for the client into iov (chunk line, data, CRLF / last chunk). Returns count.
-int frame(bool chunked, std::string_view data, bool end, char* line, iovec* iov) {
-  int n = 0;
-  if (chunked && !data.empty()) iov[n++] = {line, chunk_line(data.size(), line)};
-  if (!data.empty()) iov[n++] = {const_cast<char*>(data.data()), data.size()};
-  if (chunked) {
-    static constexpr std::string_view kCrlf = "\r\n";
-    static constexpr std::string_view kCrlfLast = "\r\n0\r\n\r\n";
-    static constexpr std::string_view kLast = "0\r\n\r\n";
-    std::string_view tail = data.empty() ? (end ? kLast : std::string_view())
-                                         : (end ? kCrlfLast : kCrlf);
-    if (!tail.empty()) iov[n++] = {const_cast<char*>(tail.data()), tail.size()};
-  }
-  return n;
-}
 
 struct TunnelJoin {
   int running = 2;
@@ -160,14 +136,14 @@ rt::Task<Result<void>> H1Downstream::send_head(http::ResponseHead& head, std::st
 
   iovec iov[5];
   iov[0] = {head_.data(), head_.size()};
-  int n = 1 + frame(chunked_out_, body, end, chunk_line_, iov + 1);
+  int n = 1 + http::h1::frame_body_piece(body, end, chunked_out_, chunk_line_, iov + 1);
   co_return co_await stream_.writev(iov, n, deadline);
 }
 
 rt::Task<Result<void>> H1Downstream::send_body(std::string_view data, bool end,
                                                int64_t deadline) {
   iovec iov[4];
-  int n = frame(chunked_out_, data, end, chunk_line_, iov);
+  int n = http::h1::frame_body_piece(data, end, chunked_out_, chunk_line_, iov);
   if (n == 0) co_return Result<void>{};
   co_return co_await stream_.writev(iov, n, deadline);
 }

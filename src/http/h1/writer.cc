@@ -71,4 +71,27 @@ void write_chunk_header(size_t n, std::string& out) {
   out.append(buf + pos, sizeof(buf) - pos);
 }
 
+int frame_body_piece(std::string_view data, bool end, bool chunked, char* line, iovec* iov) {
+  int n = 0;
+  if (chunked && !data.empty()) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    char digits[2 * sizeof(size_t)];
+    size_t len = 0;
+    for (size_t v = data.size(); v != 0; v >>= 4) digits[len++] = kHex[v & 0xf];
+    for (size_t i = 0; i < len; ++i) line[i] = digits[len - 1 - i];
+    line[len] = '\r';
+    line[len + 1] = '\n';
+    iov[n++] = {line, len + 2};
+  }
+  if (!data.empty()) iov[n++] = {const_cast<char*>(data.data()), data.size()};
+  if (chunked) {
+    static constexpr std::string_view kCrlf = "\r\n";
+    static constexpr std::string_view kCrlfLast = "\r\n0\r\n\r\n";
+    std::string_view tail = data.empty() ? (end ? kLastChunk : std::string_view())
+                                         : (end ? kCrlfLast : kCrlf);
+    if (!tail.empty()) iov[n++] = {const_cast<char*>(tail.data()), tail.size()};
+  }
+  return n;
+}
+
 }  // namespace cw::http::h1

@@ -2,6 +2,8 @@
 // Thread contract: pure functions; any thread.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -26,5 +28,10 @@ void write_response_head(const ResponseHead& head, std::string& out);
 // Appends the chunk-size line for an n-byte chunk: lowercase hex, then CRLF. n must be > 0
 // (a 0 would be the last chunk: append kLastChunk instead).
 void write_chunk_header(size_t n, std::string& out);
+
+// Frames one piece of a body for the wire into iov (at most 3 entries): for chunked, the
+// chunk-size line (written into `line`, >= 24 bytes), the data and its CRLF, plus the last
+// chunk when `end`; otherwise the data alone. Returns the number of entries used.
+int frame_body_piece(std::string_view data, bool end, bool chunked, char* line, iovec* iov);
 
 }  // namespace cw::http::h1
