@@ -249,7 +249,7 @@ def test_max_idle_closes_connections_beyond_it(raw_server, proxy_factory):
     barrier = threading.Barrier(4, timeout=WAIT)
 
     def serve_together(be, c, srv, k):
-        line, pending = be.read_request(c, srv, k)
+        line, _ = be.read_request(c, srv, k)
         if line is None:
             return
         try:
@@ -283,7 +283,7 @@ def test_exhausted_pool_answers_503_upstream_pool_exhausted(raw_server, proxy_fa
     release = threading.Event()
 
     def hold_until_released(be, c, srv, k):
-        line, pending = be.read_request(c, srv, k)
+        line, _ = be.read_request(c, srv, k)
         if line is None:
             return
         release.wait(WAIT)
