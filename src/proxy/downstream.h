@@ -5,14 +5,13 @@
 
 #include <string_view>
 
+#include "base/buffer.h"
 #include "base/result.h"
 #include "http/message.h"
 #include "runtime/task.h"
 #include "runtime/tcp.h"
 
 namespace cw::proxy {
-
-class ConnBuffer;
 
 class Downstream {
  public:

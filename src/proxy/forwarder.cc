@@ -5,10 +5,11 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "base/buffer.h"
+#include "base/random.h"
 #include "http/h1/body_decoder.h"
 #include "http/h1/parser.h"
 #include "http/h1/writer.h"
-#include "proxy/buffer.h"
 #include "proxy/request_headers.h"
 #include "proxy/worker.h"
 #include "runtime/clock.h"
@@ -18,8 +19,6 @@ namespace {
 
 constexpr size_t kMaxReplayBytes = 64 * 1024;  // body kept to re-send after a stale connection
 constexpr size_t kMaxResponseHead = 64 * 1024;
-
-uint64_t worker_rng(void* w) { return static_cast<Worker*>(w)->next_random(); }
 
 ProxyError classify_connect_error(const std::error_code& ec) {
   if (ec == std::errc::connection_refused) return ProxyError::kUpstreamConnectRefused;
@@ -127,7 +126,7 @@ rt::Task<void> forward(Exchange& ex) {
   head.reserve(512 + ex.req.headers.size() * 48);
   {
     char ids[48];  // trace id (32 hex) + span id (16 hex)
-    random_hex(&worker_rng, &w, ids, sizeof ids);
+    random_hex(w.rng(), ids, sizeof ids);
     ForwardedFor fwd{ex.peer_ip, ex.listener.trusted_proxy(ex.peer), "http", cs.name};
     build_upstream_request(ex.req, fwd, ex.request_id, std::string_view(ids, 32),
                            std::string_view(ids + 32, 16), ex.req.body, head);
