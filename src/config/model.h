@@ -22,26 +22,26 @@ struct Address {
 
 // A CIDR block such as 10.0.0.0/8 or ::1/128.
 struct Cidr {
-  std::string text;  // as written
+  std::string text;          // as written
   bool v6 = false;
-  uint8_t addr[16] = {};  // network bytes (first 4 used for v4)
+  uint8_t addr[16] = {};     // network bytes (first 4 used for v4)
   uint8_t prefix = 0;
 };
 
 struct HeaderMatch {
   std::string name;
-  std::optional<std::string> exact;  // value must equal
-  std::optional<std::string> regex;  // value must fully match (RE2)
-  bool present = false;              // only presence is required (when exact/regex absent)
+  std::optional<std::string> exact;    // value must equal
+  std::optional<std::string> regex;    // value must fully match (RE2)
+  bool present = false;                // only presence is required (when exact/regex absent)
 };
 
 struct RouteMatch {
-  std::optional<std::string> path;  // exact path
+  std::optional<std::string> path;         // exact path
   std::optional<std::string> path_prefix;
-  std::optional<std::string> path_regex;  // RE2, full match on the path
-  std::optional<std::string> host;   // exact (case-insensitive, port ignored) or "*.example.com"
-  std::vector<std::string> methods;  // `method: GET` or `method: [GET, POST]`; empty = any
-  std::vector<HeaderMatch> headers;  // all must match
+  std::optional<std::string> path_regex;   // RE2, full match on the path
+  std::optional<std::string> host;         // exact (case-insensitive, port ignored) or "*.example.com"
+  std::vector<std::string> methods;        // `method: GET` or `method: [GET, POST]`; empty = any
+  std::vector<HeaderMatch> headers;        // all must match
 };
 
 struct DirectResponse {
@@ -51,14 +51,14 @@ struct DirectResponse {
 };
 
 struct Redirect {
-  std::string location;  // absolute URL or path
-  int status = 302;      // 301, 302, 303, 307, 308
+  std::string location;   // absolute URL or path
+  int status = 302;       // 301, 302, 303, 307, 308
 };
 
-struct RetryPolicy {  // parsed now, enforced by a later issue
+struct RetryPolicy {                       // parsed now, enforced by a later issue
   int attempts = 1;
   std::optional<Duration> per_try_timeout;
-  std::vector<std::string> retry_on;  // connect-failure, reset, timeout, 5xx, 503, ...
+  std::vector<std::string> retry_on;       // connect-failure, reset, timeout, 5xx, 503, ...
   Duration backoff_base{25};
   Duration backoff_max{250};
 };
@@ -66,17 +66,17 @@ struct RetryPolicy {  // parsed now, enforced by a later issue
 // routes[].fault (SPEC 4: fault injection per route). Validated and carried; not injected yet.
 // Each part fires on its own share of requests; absent parts never fire.
 struct FaultDelay {
-  double percent = 0;    // 0-100 of requests are held back
-  Duration duration{0};  // for this long before being forwarded
+  double percent = 0;                      // 0-100 of requests are held back
+  Duration duration{0};                    // for this long before being forwarded
 };
 
 struct FaultAbort {
-  double percent = 0;  // 0-100 of requests are answered by the proxy
-  int status = 503;    // with this status (200-599)
+  double percent = 0;                      // 0-100 of requests are answered by the proxy
+  int status = 503;                        // with this status (200-599)
 };
 
 struct FaultReset {
-  double percent = 0;  // 0-100 of requests have the connection reset
+  double percent = 0;                      // 0-100 of requests have the connection reset
 };
 
 struct Fault {
@@ -86,24 +86,24 @@ struct Fault {
 };
 
 struct Route {
-  std::string name;  // optional; defaults to "<listener>/<index>"
+  std::string name;                        // optional; defaults to "<listener>/<index>"
   RouteMatch match;
-  std::string cluster;  // exactly one of cluster, direct_response, redirect
+  std::string cluster;                     // exactly one of cluster, direct_response, redirect
   std::optional<DirectResponse> direct_response;
   std::optional<Redirect> redirect;
-  Duration timeout{15000};               // whole request, all tries
-  std::optional<Duration> idle_timeout;  // per route stream idle; default listener's
+  Duration timeout{15000};                 // whole request, all tries
+  std::optional<Duration> idle_timeout;    // per route stream idle; default listener's
   std::optional<RetryPolicy> retry;
-  std::optional<Fault> fault;  // carried, not applied yet (unapplied_keys)
+  std::optional<Fault> fault;              // carried, not applied yet (unapplied_keys)
 };
 
 struct AccessControl {
-  std::vector<Cidr> allow;  // empty = allow all
+  std::vector<Cidr> allow;                 // empty = allow all
   std::vector<Cidr> deny;
 };
 
 struct TlsCertificate {
-  std::string cert;  // PEM file paths, as written
+  std::string cert;                        // PEM file paths, as written
   std::string key;
 };
 
@@ -115,14 +115,14 @@ struct Tls {
 struct Listener {
   std::string name;
   Address listen;
-  std::string protocol = "http";  // only http in this issue
+  std::string protocol = "http";           // only http in this issue
   AccessControl access;
   std::vector<Cidr> trusted_proxies;
-  Duration header_read_timeout{10000};  // slowloris guard: whole head must arrive within
-  Duration idle_timeout{60000};         // keep-alive idle between requests
+  Duration header_read_timeout{10000};     // slowloris guard: whole head must arrive within
+  Duration idle_timeout{60000};            // keep-alive idle between requests
   size_t max_header_bytes = 64 * 1024;
   size_t max_headers = 100;
-  std::optional<Tls> tls;  // carried, not applied yet (unapplied_keys)
+  std::optional<Tls> tls;                  // carried, not applied yet (unapplied_keys)
   std::vector<Route> routes;
 };
 
@@ -132,8 +132,8 @@ struct Endpoint {
 };
 
 struct Pool {
-  size_t max_connections = 1024;  // per worker per host
-  size_t max_idle = 64;           // per worker per host
+  size_t max_connections = 1024;           // per worker per host
+  size_t max_idle = 64;                    // per worker per host
   Duration idle_timeout{60000};
 };
 
@@ -144,20 +144,20 @@ struct Pool {
 // clusters[].health_check: active checks of every host.
 struct HealthCheck {
   enum class Kind { kTcp, kHttp };
-  Kind kind = Kind::kTcp;            // `http: PATH` -> kHttp; `tcp: true` or neither -> kTcp
-  std::string http_path;             // kHttp: the path to GET, e.g. "/healthz"
-  Duration interval{2000};           // between checks of one host
-  Duration timeout{1000};            // for one check
-  uint32_t unhealthy_threshold = 3;  // consecutive failures that mark a host unhealthy
-  uint32_t healthy_threshold = 2;    // consecutive successes that mark it healthy again
+  Kind kind = Kind::kTcp;                  // `http: PATH` -> kHttp; `tcp: true` or neither -> kTcp
+  std::string http_path;                   // kHttp: the path to GET, e.g. "/healthz"
+  Duration interval{2000};                 // between checks of one host
+  Duration timeout{1000};                  // for one check
+  uint32_t unhealthy_threshold = 3;        // consecutive failures that mark a host unhealthy
+  uint32_t healthy_threshold = 2;          // consecutive successes that mark it healthy again
 };
 
 // clusters[].outlier_detection: passive ejection from real traffic.
 struct OutlierDetection {
-  uint32_t consecutive_5xx = 5;              // 0 = this detector off
+  uint32_t consecutive_5xx = 5;            // 0 = this detector off
   uint32_t consecutive_gateway_failure = 5;  // 502, 503, 504, connect failures; 0 = off
-  Duration base_ejection_time{30000};        // first ejection; grows with each repeat
-  double max_ejection_percent = 10;          // at most this share of hosts ejected at once
+  Duration base_ejection_time{30000};      // first ejection; grows with each repeat
+  double max_ejection_percent = 10;        // at most this share of hosts ejected at once
 };
 
 // clusters[].circuit_breaker: per-cluster limits that fail fast with 503 (0 = nothing allowed).
@@ -179,13 +179,13 @@ struct Cluster {
   std::string name;
   std::string discovery = "static";
   std::vector<Endpoint> endpoints;
-  std::string lb = "round_robin";     // round_robin, weighted_round_robin, least_request,
-                                      // peak_ewma, random, ring_hash, maglev
-  std::string hash_on = "source_ip";  // source_ip, header:NAME, cookie:NAME
+  std::string lb = "round_robin";          // round_robin, weighted_round_robin, least_request,
+                                           // peak_ewma, random, ring_hash, maglev
+  std::string hash_on = "source_ip";       // source_ip, header:NAME, cookie:NAME
   Duration connect_timeout{1000};
   std::string protocol = "http1";
   Pool pool;
-  std::optional<HealthCheck> health_check;
+  std::optional<HealthCheck> health_check;  // these four: carried, not applied yet
   std::optional<OutlierDetection> outlier_detection;
   std::optional<CircuitBreaker> circuit_breaker;
   std::optional<RetryBudget> retry_budget;
@@ -196,7 +196,7 @@ struct Admin {
 };
 
 struct AccessLog {
-  std::string path;  // "stderr", "stdout" or a file path; empty = off
+  std::string path;                        // "stderr", "stdout" or a file path; empty = off
   std::string format = "json";
 };
 
@@ -207,9 +207,9 @@ struct Etcd {
 };
 
 struct Registry {
-  std::string backend = "embedded";  // embedded (SQLite in data_dir) or etcd
+  std::string backend = "embedded";        // embedded (SQLite in data_dir) or etcd
   std::string data_dir = "./causeway-data";
-  Etcd etcd;  // read with backend: etcd
+  Etcd etcd;                               // read with backend: etcd
 };
 
 // dns (SPEC 5). Validated and carried; the DNS server is not served yet.
@@ -217,16 +217,16 @@ struct Dns {
   Address listen{"127.0.0.1", 8600};
   std::string domain = "internal";
   Duration ttl{5000};
-  std::vector<Address> recursors;  // a bare IP means port 53
+  std::vector<Address> recursors;          // a bare IP means port 53
 };
 
 struct Config {
-  std::string source;  // file path it was loaded from
-  int workers = 0;     // 0 = auto (one per core)
+  std::string source;                      // file path it was loaded from
+  int workers = 0;                         // 0 = auto (one per core)
   Admin admin;
   std::optional<AccessLog> access_log;
-  std::optional<Registry> registry;  // carried, not applied yet (unapplied_keys)
-  std::optional<Dns> dns;            // carried, not applied yet (unapplied_keys)
+  std::optional<Registry> registry;        // carried, not applied yet (unapplied_keys)
+  std::optional<Dns> dns;                  // carried, not applied yet (unapplied_keys)
   Duration drain_timeout{15000};
   std::vector<Listener> listeners;
   std::vector<Cluster> clusters;
