@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Side-by-side load benchmark: Causeway, HAProxy and nginx in ONE run, against ONE backend,
-# each proxy pinned alone to the same core, one worker each. Reports ratios.
+# each proxy pinned alone to the same core, one worker each. Reports ratios. With BASELINE_BIN,
+# a second Causeway build (e.g. the one before a change) runs in the same run as its own row.
 #
 # usage: [DURATION=10s] [CONNECTIONS=64] [THREADS=1] [PROXIES="causeway haproxy nginx"]
-#        [CAUSEWAY_BIN=build/causeway] [OUT=bench/results/<date>/] [PERF=1] [SYSCALLS=1]
-#        [CALLGRIND=1] [IDLE_CONNS=10000] [BACKEND=causeway|nginx] bash bench/load/run.sh
+#        [CAUSEWAY_BIN=build/causeway] [BASELINE_BIN=path/to/old/causeway]
+#        [OUT=bench/results/<date>/] [PERF=1] [SYSCALLS=1] [CALLGRIND=1] [IDLE_CONNS=10000]
+#        [BACKEND=causeway|nginx] bash bench/load/run.sh
 #
 # Options (environment):
 #   DURATION      measured wrk run per proxy (wrk syntax: 10s, 1m)            default 10s
@@ -13,7 +15,15 @@
 #   CONNECTIONS   wrk connections                                             default 64
 #   THREADS       wrk threads                                                 default 1
 #   PROXIES       which proxies, in order                default "causeway haproxy nginx"
-#   CAUSEWAY_BIN  the causeway binary                                  default build/causeway
+#   CAUSEWAY_BIN  the causeway binary (also the backend)               default build/causeway
+#   BASELINE_BIN  a second causeway binary to compare with (e.g. built from the commit before a
+#                 change): it runs as one more proxy row, exactly like `causeway` (same config but
+#                 its own listener and admin ports, same core, same backend: the CAUSEWAY_BIN
+#                 echo), in every round, the idle-connection test and SYSCALLS / PERF=all runs;
+#                 the report gains a "causeway / BASELINE_NAME" table.  default: none (no row)
+#   BASELINE_NAME its row name; inserted after `causeway` in PROXIES unless PROXIES names it
+#                                                                       default causeway-base
+#                 (relative paths in CAUSEWAY_BIN, BASELINE_BIN and OUT: from the repository root)
 #   OUT           results directory                        default bench/results/<date>/
 #   IDLE_CONNS    idle keep-alive connections for the memory test (0 = skip) default 10000
 #   IDLE_CONCURRENCY  connections being set up at once in that test (kept under CONNECTIONS
@@ -40,7 +50,7 @@
 # Every process this script starts is killed by PID on exit; every step is bounded in time.
 set -euo pipefail
 
-usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; }
 case "${1:-}" in -h | --help) usage; exit 0 ;; "") ;; *) usage >&2; exit 2 ;; esac
 
 # NICE: re-run in a new session (own scheduler autogroup) and wait for it; INT/TERM go on to it.
@@ -64,6 +74,8 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 PROXIES=${PROXIES:-causeway haproxy nginx}
 CAUSEWAY_BIN=${CAUSEWAY_BIN:-build/causeway}
+BASELINE_BIN=${BASELINE_BIN:-}
+BASELINE_NAME=${BASELINE_NAME:-causeway-base}
 OUT=${OUT:-bench/results/$(date +%F)/}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 IDLE_CONCURRENCY=${IDLE_CONCURRENCY:-32}
@@ -150,12 +162,35 @@ ncpu=$(nproc)
 ((PROXY_CPU < ncpu && LOAD_CPU < ncpu)) || die "PROXY_CPU=$PROXY_CPU / LOAD_CPU=$LOAD_CPU: only $ncpu cores"
 [[ $PROXY_CPU != "$LOAD_CPU" ]] || say "note: proxy and load share core $PROXY_CPU"
 [[ -x $PY ]] || die "$PY not found"
+PROXIES_ARG=$PROXIES
+# is_baseline NAME: whether NAME is the BASELINE_BIN row.
+is_baseline() { [[ -n $BASELINE_BIN && $1 == "$BASELINE_NAME" ]]; }
+if [[ -n $BASELINE_BIN ]]; then
+  [[ $BASELINE_NAME =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] ||
+    die "BASELINE_NAME='$BASELINE_NAME': letters, digits, '.', '_', '-' only (it names files)"
+  case $BASELINE_NAME in
+    direct | causeway | haproxy | nginx | backend) die "BASELINE_NAME=$BASELINE_NAME is taken by another row" ;;
+  esac
+  [[ -x $BASELINE_BIN ]] || die "BASELINE_BIN=$BASELINE_BIN is not executable"
+  BASELINE_BIN=$(realpath "$BASELINE_BIN" 2>/dev/null || echo "$BASELINE_BIN")
+  # Its row goes right after causeway (so the two builds are measured back to back in most
+  # rounds), or last without causeway; a PROXIES that names it already keeps its order.
+  if [[ " $PROXIES " != *" $BASELINE_NAME "* ]]; then
+    with_base=
+    for p in $PROXIES; do
+      with_base+="${with_base:+ }$p"
+      [[ $p == causeway ]] && with_base+=" $BASELINE_NAME"
+    done
+    [[ " $with_base " == *" $BASELINE_NAME "* ]] || with_base+="${with_base:+ }$BASELINE_NAME"
+    PROXIES=$with_base
+  fi
+fi
 for p in $PROXIES; do
   case $p in
     causeway) [[ -x $CAUSEWAY_BIN ]] || die "CAUSEWAY_BIN=$CAUSEWAY_BIN is not executable (make build)" ;;
     haproxy) need haproxy haproxy ;;
     nginx) need nginx nginx-light ;;
-    *) die "unknown proxy '$p' (known: causeway haproxy nginx)" ;;
+    *) is_baseline "$p" || die "unknown proxy '$p' (known: causeway haproxy nginx${BASELINE_BIN:+ $BASELINE_NAME})" ;;
   esac
 done
 case $BACKEND in
@@ -199,8 +234,13 @@ DUR_S=$(to_secs "$DURATION")
 BACKEND_PORT=$PORT_BASE
 declare -A PORT=([causeway]=$((PORT_BASE + 80)) [haproxy]=$((PORT_BASE + 81)) [nginx]=$((PORT_BASE + 82)))
 ADMIN_PORT=$((PORT_BASE + 1901))
+BASELINE_ADMIN_PORT=
+if [[ -n $BASELINE_BIN ]]; then
+  PORT[$BASELINE_NAME]=$((PORT_BASE + 83))
+  BASELINE_ADMIN_PORT=$((PORT_BASE + 1902))
+fi
 port_busy() { [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]; }
-for port in "$BACKEND_PORT" "${PORT[@]}" "$ADMIN_PORT"; do
+for port in "$BACKEND_PORT" "${PORT[@]}" "$ADMIN_PORT" $BASELINE_ADMIN_PORT; do
   port_busy "$port" && die "port 127.0.0.1:$port is already in use (set PORT_BASE)"
 done
 wait_port() { # wait_port PORT PID SECONDS
@@ -245,16 +285,17 @@ write_nginx_common_paths() { # $1 dir
 EOF
 }
 
-write_configs() {
-  local d=$WORK
-  cat >"$d/causeway.yaml" <<EOF
+# write_causeway_config FILE LISTEN_PORT ADMIN_PORT: the config of the causeway row, and of
+# the BASELINE_BIN row with its own two ports.
+write_causeway_config() {
+  cat >"$1" <<EOF
 # written by bench/load/run.sh
 workers: 1
 drain_timeout: 1s
-admin: { listen: 127.0.0.1:$ADMIN_PORT }
+admin: { listen: 127.0.0.1:$3 }
 listeners:
   - name: edge
-    listen: 127.0.0.1:${PORT[causeway]}
+    listen: 127.0.0.1:$2
     idle_timeout: 120s
     routes:
       - match: { path_prefix: / }
@@ -265,6 +306,14 @@ clusters:
     endpoints: [127.0.0.1:$BACKEND_PORT]
     pool: { max_connections: 1024, max_idle: 256, idle_timeout: 120s }
 EOF
+}
+
+write_configs() {
+  local d=$WORK
+  write_causeway_config "$d/causeway.yaml" "${PORT[causeway]}" "$ADMIN_PORT"
+  if [[ -n $BASELINE_BIN ]]; then
+    write_causeway_config "$d/$BASELINE_NAME.yaml" "${PORT[$BASELINE_NAME]}" "$BASELINE_ADMIN_PORT"
+  fi
 
   cat >"$d/haproxy.cfg" <<EOF
 # written by bench/load/run.sh
@@ -353,6 +402,7 @@ start_proxy() {
     causeway) start_bg causeway taskset -c "$PROXY_CPU" "$CAUSEWAY_BIN" run -c "$WORK/causeway.yaml" ;;
     haproxy) start_bg haproxy taskset -c "$PROXY_CPU" haproxy -db -f "$WORK/haproxy.cfg" ;;
     nginx) start_bg nginx taskset -c "$PROXY_CPU" nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" ;;
+    *) is_baseline "$1" && start_bg "$1" taskset -c "$PROXY_CPU" "$BASELINE_BIN" run -c "$WORK/$1.yaml" ;;
   esac
   PROXY_PID=$BG_PID
   if ! wait_port "${PORT[$1]}" "$PROXY_PID" 10; then
@@ -550,7 +600,9 @@ callgrind_run() {
   local pid=$BG_PID
   wait_port "${PORT[causeway]}" "$pid" 60 || { say "causeway under callgrind did not start"; stop_pid "$pid" 5; return 0; }
   # Count only the load: zero the counters once it listens (start-up excluded).
-  command -v callgrind_control >/dev/null && timeout 20 callgrind_control -z "$pid" >/dev/null 2>&1 || true
+  if command -v callgrind_control >/dev/null; then
+    timeout 20 callgrind_control -z "$pid" >/dev/null 2>&1 || true
+  fi
   wrk_run "${PORT[causeway]}" "$CALLGRIND_DURATION" "$WORK/causeway-callgrind-wrk.txt" "$CALLGRIND_CONNECTIONS"
   stop_pid "$pid" 30
   {
@@ -590,7 +642,12 @@ callgrind_run() {
 }
 
 # ---- the run ------------------------------------------------------------------------------
-CMDLINE="${NICE:+NICE=$NICE }ROUNDS=$ROUNDS DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS PROXIES=\"$PROXIES\" BACKEND=$BACKEND IDLE_CONNS=$IDLE_CONNS PERF=$PERF SYSCALLS=$SYSCALLS CALLGRIND=$CALLGRIND bash bench/load/run.sh"
+BASELINE_ARGS=
+if [[ -n $BASELINE_BIN ]]; then
+  BASELINE_ARGS="CAUSEWAY_BIN=$CAUSEWAY_BIN BASELINE_BIN=$BASELINE_BIN "
+  [[ $BASELINE_NAME == causeway-base ]] || BASELINE_ARGS+="BASELINE_NAME=$BASELINE_NAME "
+fi
+CMDLINE="${NICE:+NICE=$NICE }${BASELINE_ARGS}ROUNDS=$ROUNDS DURATION=$DURATION CONNECTIONS=$CONNECTIONS THREADS=$THREADS PROXIES=\"$PROXIES_ARG\" BACKEND=$BACKEND IDLE_CONNS=$IDLE_CONNS PERF=$PERF SYSCALLS=$SYSCALLS CALLGRIND=$CALLGRIND bash bench/load/run.sh"
 say "causeway bench: $CMDLINE"
 say "out: $OUT; proxy on core $PROXY_CPU, wrk + backend on core $LOAD_CPU; ulimit -n $NOFILE"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -630,7 +687,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {if (NR == 0) ex
 for m in REQS RPS P50 P99 CPU_US CPU_NS_US UTIL BCPU_US BUTIL CORE0 CORE1; do
   declare -n arr=$m
   for row in "${ROWS[@]}"; do
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086,SC2004
     [[ -n ${HIST["$m|$row"]:-} ]] && arr[$row]=$(median ${HIST["$m|$row"]})
   done
   unset -n arr
@@ -653,13 +710,48 @@ ratio() { # ratio A B [FORMAT]
   [[ -z ${1:-} || -z ${2:-} || $1 == n/a || $2 == n/a ]] && { echo "—"; return; }
   awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "—"; else printf "%.2f", a / b }'
 }
+BASELINE_VERSION=
+[[ -z $BASELINE_BIN ]] ||
+  BASELINE_VERSION="$BASELINE_NAME $("$BASELINE_BIN" --version 2>/dev/null | head -1 || echo '?') ($BASELINE_BIN)"
+# compare_builds: the causeway / BASELINE_NAME table. Both rows ran in the same rounds, so the
+# per-round ratios show how much of the difference is noise.
+compare_builds() {
+  local b=$BASELINE_NAME spec key label f div rounds i x y
+  local -a a c
+  echo "Builds (causeway = $CAUSEWAY_BIN, $b = $BASELINE_BIN: same config, core, backend and rounds; causeway/$b < 1 is better for causeway, except req/s; per round: the ratio in each round, to judge the noise):"
+  echo
+  echo "| metric | causeway | $b | causeway/$b | per round |"
+  echo "| --- | ---: | ---: | ---: | --- |"
+  for spec in "RPS|req/s|%.0f|1" "P50|p50 ms|%.3f|1000" "P99|p99 ms|%.3f|1000" \
+    "CPU_US|CPU-µs/req|%.2f|1" "RSS_MIB|RSS MiB after load|%.1f|1" "IDLE_KIB|KiB/idle conn|%.2f|1"; do
+    IFS='|' read -r key label f div <<<"$spec"
+    local -n col=$key
+    x=${col[causeway]:-}
+    y=${col[$b]:-}
+    unset -n col
+    rounds=—
+    if [[ -n ${HIST["$key|causeway"]:-} ]]; then
+      read -r -a a <<<"${HIST["$key|causeway"]}"
+      read -r -a c <<<"${HIST["$key|$b"]:-}"
+      rounds=
+      for ((i = 0; i < ${#a[@]}; i++)); do rounds+="${rounds:+ · }$(ratio "${a[i]}" "${c[i]:-}")"; done
+    fi
+    if ((div != 1)); then
+      [[ -z $x ]] || x=$(calc "$x / $div")
+      [[ -z $y ]] || y=$(calc "$y / $div")
+    fi
+    printf '| %s | %s | %s | %s | %s |\n' "$label" "$(fmt "$x" "$f")" "$(fmt "$y" "$f")" \
+      "$(ratio "$x" "$y")" "$rounds"
+  done
+  echo
+}
 {
   echo "## Load benchmark, $(date '+%F %H:%M %Z')"
   echo
   echo "Command: \`$CMDLINE\`  "
   echo "Machine: $(nproc) cores ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)), kernel $(uname -r); load average before $LOAD_BEFORE, after $LOAD_AFTER  "
   echo "Layout: each proxy on core $PROXY_CPU with one worker/thread; wrk -t$THREADS -c$CONNECTIONS and the backend ($BACKEND, 1 worker) on core $LOAD_CPU; all proxies run at once but only one is loaded at a time; per row: warm-up $WARMUP, then measured $DURATION; $ROUNDS round(s), order rotated each round (${ORDERS[*]/%/;}); tables show the median of the rounds.  "
-  echo "Versions: causeway $("$CAUSEWAY_BIN" --version 2>/dev/null | head -1 || echo '?'); $(haproxy -v 2>/dev/null | head -1 | cut -d' ' -f1-3); $(nginx -v 2>&1 | head -1 | sed 's/.*: //'); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
+  echo "Versions: causeway $("$CAUSEWAY_BIN" --version 2>/dev/null | head -1 || echo '?');${BASELINE_VERSION:+ $BASELINE_VERSION;} $(haproxy -v 2>/dev/null | head -1 | cut -d' ' -f1-3); $(nginx -v 2>&1 | head -1 | sed 's/.*: //'); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
   echo
   echo "| proxy | req/s | p50 ms | p99 ms | CPU-µs/req | ratio vs haproxy (CPU-µs) | RSS MiB | KiB/idle conn |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -685,6 +777,7 @@ ratio() { # ratio A B [FORMAT]
     echo "| KiB/idle conn | $(ratio "${IDLE_KIB[causeway]:-}" "${IDLE_KIB[haproxy]:-}") | $(ratio "${IDLE_KIB[causeway]:-}" "${IDLE_KIB[nginx]:-}") |"
     echo
   fi
+  if [[ -n $BASELINE_BIN && -n ${RPS[causeway]:-} && -n ${RPS[$BASELINE_NAME]:-} ]]; then compare_builds; fi
   echo "Diagnostics (who was the bottleneck):"
   echo
   echo "| row | requests | proxy CPU-µs/req (schedstat) | proxy CPU % of a core | backend CPU-µs/req | backend CPU % | core $PROXY_CPU busy % | core $LOAD_CPU busy % | upstream conns | wrk errors | syscalls/req | idle test |"
