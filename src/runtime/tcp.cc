@@ -1,5 +1,5 @@
-// TCP socket awaiters and helpers. The fast path of every operation is one syscall and no
-// suspension; readiness flags cached in IoState skip syscalls that would return EAGAIN.
+// TCP streams, listeners and connect. The stream's steps are one syscall each; readiness flags
+// cached in IoState skip syscalls that would return EAGAIN (see stream.cc for the awaiters).
 // Thread contract: the owning loop's thread.
 #include "runtime/tcp.h"
 
@@ -14,183 +14,14 @@
 namespace cw::rt {
 namespace detail {
 
-void IoAwaiterBase::suspend_on(IoWaiter*& slot, std::coroutine_handle<> h) {
-  h_ = h;
-  slot = this;
-  slot_ = &slot;
-  on_cancel = [](IoWaiter* w) {
-    auto* self = static_cast<IoAwaiterBase*>(w);
-    self->loop_.timers().cancel(self->timer_);
-    self->err_ = std::make_error_code(std::errc::operation_canceled);
-    self->loop_.defer(self->h_);
-  };
-  if (deadline_ != kNoDeadline) {
-    timer_.ctx = this;
-    timer_.fire = [](TimerNode* n) {
-      auto* self = static_cast<IoAwaiterBase*>(n->ctx);
-      *self->slot_ = nullptr;
-      self->err_ = std::make_error_code(std::errc::timed_out);
-      self->h_.resume();
-    };
-    loop_.timers().arm(timer_, deadline_);
-  }
-}
-
-void IoAwaiterBase::complete(IoWaiter*& slot) {
-  slot = nullptr;
-  loop_.timers().cancel(timer_);
-  h_.resume();
-}
-
-// ---- read ----
-
-bool ReadAwaiter::try_read() {
-  for (;;) {
-    ssize_t n = ::read(st_->fd, buf_, len_);
-    if (n > 0) {
-      got_ = size_t(n);
-      // A short read drained the socket: the next read waits for an edge instead of
-      // paying for an EAGAIN. Not after the peer closed: no edge follows the FIN, and the
-      // next read must return the EOF at once.
-      if (size_t(n) < len_ && !st_->hup) st_->readable = false;
-      return true;
-    }
-    if (n == 0) {
-      got_ = 0;
-      return true;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN) {
-      st_->readable = false;
-      return false;
-    }
-    err_ = std::error_code(errno, std::system_category());
-    return true;
-  }
-}
-
-bool ReadAwaiter::await_ready() {
-  if (!st_ || st_->dead) {
-    err_ = std::make_error_code(std::errc::bad_file_descriptor);
-    return true;
-  }
-  if ((st_->readable || st_->hup) && try_read()) return true;
-  if (expired()) {
-    err_ = std::make_error_code(std::errc::timed_out);
-    return true;
-  }
-  on_ready = &ReadAwaiter::ready;
-  return false;
-}
-
-void ReadAwaiter::ready(IoWaiter* w) {
-  auto* self = static_cast<ReadAwaiter*>(w);
-  if (self->try_read()) self->complete(self->st_->reader);
-}
-
-Result<size_t> ReadAwaiter::await_resume() {
-  if (err_) return fail(err_);
-  return got_;
-}
-
-// ---- readable ----
-
-bool ReadableAwaiter::await_ready() {
-  if (!st_ || st_->dead) {
-    err_ = std::make_error_code(std::errc::bad_file_descriptor);
-    return true;
-  }
-  if (st_->readable || st_->hup) return true;
-  if (expired()) {
-    err_ = std::make_error_code(std::errc::timed_out);
-    return true;
-  }
-  on_ready = &ReadableAwaiter::ready;
-  return false;
-}
-
-void ReadableAwaiter::ready(IoWaiter* w) {
-  auto* self = static_cast<ReadableAwaiter*>(w);
-  self->complete(self->st_->reader);
-}
-
-Result<void> ReadableAwaiter::await_resume() {
-  if (err_) return fail(err_);
-  return {};
-}
-
-// ---- write ----
-
-WriteAwaiter::WriteAwaiter(EventLoop& loop, IoState* st, const iovec* iov, int n,
-                           int64_t deadline)
-    : IoAwaiterBase(loop, st, deadline), n_(n > kMaxIov ? kMaxIov : n) {
-  for (int i = 0; i < n_; ++i) iov_[i] = iov[i];
-}
-
-bool WriteAwaiter::try_write() {
-  while (first_ < n_) {
-    if (iov_[first_].iov_len == 0) {
-      ++first_;
-      continue;
-    }
-    msghdr msg{};
-    msg.msg_iov = iov_ + first_;
-    msg.msg_iovlen = size_t(n_ - first_);
-    ssize_t w = ::sendmsg(st_->fd, &msg, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        st_->writable = false;
-        return false;
-      }
-      err_ = std::error_code(errno, std::system_category());
-      return true;
-    }
-    size_t left = size_t(w);
-    while (first_ < n_ && left >= iov_[first_].iov_len) {
-      left -= iov_[first_].iov_len;
-      ++first_;
-    }
-    if (first_ < n_) {
-      iov_[first_].iov_base = static_cast<char*>(iov_[first_].iov_base) + left;
-      iov_[first_].iov_len -= left;
-    }
-  }
-  return true;
-}
-
-bool WriteAwaiter::await_ready() {
-  if (!st_ || st_->dead) {
-    err_ = std::make_error_code(std::errc::bad_file_descriptor);
-    return true;
-  }
-  if (try_write()) return true;
-  if (expired()) {
-    err_ = std::make_error_code(std::errc::timed_out);
-    return true;
-  }
-  on_ready = &WriteAwaiter::ready;
-  return false;
-}
-
-void WriteAwaiter::ready(IoWaiter* w) {
-  auto* self = static_cast<WriteAwaiter*>(w);
-  if (self->try_write()) self->complete(self->st_->writer);
-}
-
-Result<void> WriteAwaiter::await_resume() {
-  if (err_) return fail(err_);
-  return {};
-}
-
 // ---- accept ----
 
 bool AcceptAwaiter::try_accept() {
   for (;;) {
     sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    int fd = ::accept4(st_->fd, reinterpret_cast<sockaddr*>(&ss), &len,
-                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd =
+        ::accept4(st_->fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       fd_ = fd;
       peer_ = SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
@@ -255,6 +86,42 @@ TcpStream& TcpStream::operator=(TcpStream&& o) noexcept {
     peer_ = o.peer_;
   }
   return *this;
+}
+
+IoStep TcpStream::read_some(char* buf, size_t len) {
+  for (;;) {
+    ssize_t n = ::read(st_->fd, buf, len);
+    if (n > 0) {
+      // A short read drained the socket: the next read waits for an edge instead of paying
+      // for an EAGAIN. Not after the peer closed: no edge follows the FIN, and the next read
+      // must return the EOF at once.
+      if (size_t(n) < len && !st_->hup) st_->readable = false;
+      return {size_t(n)};
+    }
+    if (n == 0) return {};
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      st_->readable = false;
+      return {0, true};
+    }
+    return {0, false, std::error_code(errno, std::system_category())};
+  }
+}
+
+IoStep TcpStream::write_some(const iovec* iov, int n) {
+  msghdr msg{};
+  msg.msg_iov = const_cast<iovec*>(iov);
+  msg.msg_iovlen = size_t(n);
+  for (;;) {
+    ssize_t w = ::sendmsg(st_->fd, &msg, MSG_NOSIGNAL);
+    if (w >= 0) return {size_t(w)};
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      st_->writable = false;
+      return {0, true};
+    }
+    return {0, false, std::error_code(errno, std::system_category())};
+  }
 }
 
 bool TcpStream::idle_and_open() {

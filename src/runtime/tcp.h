@@ -1,4 +1,4 @@
-// TCP sockets on the event loop: TcpStream (read/write awaiters with deadlines), TcpListener
+// TCP sockets on the event loop: TcpStream (the plain byte Stream), TcpListener
 // (SO_REUSEPORT, one per worker) and connect(). Each socket is registered with epoll once.
 // Thread contract: a socket belongs to the loop that created it; only that thread touches it.
 #pragma once
@@ -12,83 +12,14 @@
 #include "base/result.h"
 #include "runtime/event_loop.h"
 #include "runtime/socket_address.h"
+#include "runtime/stream.h"
 #include "runtime/task.h"
 
 namespace cw::rt {
 
-// Absolute deadline in loop milliseconds (EventLoop::now_ms()); kNoDeadline waits forever.
-constexpr int64_t kNoDeadline = 0;
-
 class TcpStream;
 
 namespace detail {
-
-// Shared machinery of the socket awaiters: waiter registration and the deadline timer.
-class IoAwaiterBase : public IoWaiter {
- protected:
-  IoAwaiterBase(EventLoop& loop, IoState* st, int64_t deadline)
-      : loop_(loop), st_(st), deadline_(deadline) {}
-  ~IoAwaiterBase() { loop_.timers().cancel(timer_); }
-  void suspend_on(IoWaiter*& slot, std::coroutine_handle<> h);
-  void complete(IoWaiter*& slot);  // unregisters, cancels the timer, resumes
-  bool expired() const { return deadline_ != kNoDeadline && deadline_ <= loop_.now_ms(); }
-
-  EventLoop& loop_;
-  IoState* st_;
-  int64_t deadline_;
-  std::coroutine_handle<> h_;
-  IoWaiter** slot_ = nullptr;
-  TimerNode timer_;
-  std::error_code err_;
-};
-
-class ReadAwaiter : public IoAwaiterBase {
- public:
-  ReadAwaiter(EventLoop& loop, IoState* st, char* buf, size_t len, int64_t deadline)
-      : IoAwaiterBase(loop, st, deadline), buf_(buf), len_(len) {}
-  bool await_ready();
-  void await_suspend(std::coroutine_handle<> h) { suspend_on(st_->reader, h); }
-  // Bytes read; 0 means the peer closed its side.
-  Result<size_t> await_resume();
-
- private:
-  bool try_read();  // true when finished (data, EOF or error)
-  static void ready(IoWaiter* w);
-  char* buf_;
-  size_t len_;
-  size_t got_ = 0;
-};
-
-// Waits until the socket is readable (or closed) without reading: idle connections hold no
-// buffer while they wait.
-class ReadableAwaiter : public IoAwaiterBase {
- public:
-  ReadableAwaiter(EventLoop& loop, IoState* st, int64_t deadline)
-      : IoAwaiterBase(loop, st, deadline) {}
-  bool await_ready();
-  void await_suspend(std::coroutine_handle<> h) { suspend_on(st_->reader, h); }
-  Result<void> await_resume();
-
- private:
-  static void ready(IoWaiter* w);
-};
-
-// Writes every byte of up to kMaxIov buffers, resuming only when all are written or on error.
-class WriteAwaiter : public IoAwaiterBase {
- public:
-  static constexpr int kMaxIov = 8;
-  WriteAwaiter(EventLoop& loop, IoState* st, const iovec* iov, int n, int64_t deadline);
-  bool await_ready();
-  void await_suspend(std::coroutine_handle<> h) { suspend_on(st_->writer, h); }
-  Result<void> await_resume();
-
- private:
-  bool try_write();  // true when finished (all written or error)
-  static void ready(IoWaiter* w);
-  iovec iov_[kMaxIov];
-  int first_ = 0;
-  int n_;
-};
 
 class AcceptAwaiter : public IoAwaiterBase {
  public:
@@ -106,7 +37,8 @@ class AcceptAwaiter : public IoAwaiterBase {
 
 }  // namespace detail
 
-class TcpStream {
+// A TCP connection: the plain Stream. Final, so calls through a TcpStream& devirtualize.
+class TcpStream final : public Stream {
  public:
   TcpStream() = default;
   TcpStream(EventLoop& loop, IoState* st, SocketAddress peer)
@@ -117,41 +49,20 @@ class TcpStream {
   TcpStream& operator=(TcpStream&& o) noexcept;
   TcpStream(const TcpStream&) = delete;
   TcpStream& operator=(const TcpStream&) = delete;
-  ~TcpStream() { close(); }
+  ~TcpStream() override { close(); }
 
-  bool is_open() const { return st_ != nullptr; }
+  IoState* io_state() const override { return st_; }
+  EventLoop& loop() const override { return *loop_; }
+  const SocketAddress& peer() const override { return peer_; }
   int fd() const { return st_ ? st_->fd : -1; }
-  EventLoop& loop() const { return *loop_; }
-  const SocketAddress& peer() const { return peer_; }
 
-  // co_await: Result<size_t>, 0 = EOF.
-  detail::ReadAwaiter read(char* buf, size_t len, int64_t deadline = kNoDeadline) {
-    return {*loop_, st_, buf, len, deadline};
-  }
-  detail::ReadableAwaiter wait_readable(int64_t deadline = kNoDeadline) {
-    return {*loop_, st_, deadline};
-  }
-  detail::WriteAwaiter write(std::string_view data, int64_t deadline = kNoDeadline) {
-    iovec v{const_cast<char*>(data.data()), data.size()};
-    return {*loop_, st_, &v, 1, deadline};
-  }
-  detail::WriteAwaiter writev(const iovec* iov, int n, int64_t deadline = kNoDeadline) {
-    return {*loop_, st_, iov, n, deadline};
-  }
-
-  // Readiness cache: the peer may have sent data or closed (used to spot stale pooled
-  // connections without a syscall).
-  bool maybe_readable() const { return st_ && (st_->readable || st_->hup); }
-  bool peer_closed() const { return st_ && st_->hup; }
-  // A pooled connection is reusable only if nothing arrived and it did not close; checks with
-  // a non-blocking MSG_PEEK when the cache says something happened.
-  bool idle_and_open();
-
-  void shutdown_write();
-  // Closes now. Must not be called while a coroutine waits on this stream.
-  void close();
-  // Close with RST instead of FIN (SO_LINGER 0): for "reset" faults and broken peers.
-  void reset();
+  IoStep read_some(char* buf, size_t len) override;
+  IoStep write_some(const iovec* iov, int n) override;
+  // Checks with a non-blocking MSG_PEEK only when the cache says something happened.
+  bool idle_and_open() override;
+  void shutdown_write() override;
+  void close() override;
+  void reset() override;
 
  private:
   EventLoop* loop_ = nullptr;
