@@ -14,8 +14,7 @@ rt::Task<void> accept_loop(Worker* w, rt::TcpListener* listener, std::string key
   for (;;) {
     auto s = co_await listener->accept();
     if (!s) {
-      if (s.error() == std::errc::operation_canceled ||
-          s.error() == std::errc::bad_file_descriptor)
+      if (s.error() == std::errc::operation_canceled || s.error() == std::errc::bad_file_descriptor)
         co_return;  // listener closed (reload removed it, or drain)
       // Out of descriptors or buffers: say so, back off briefly, keep serving the others.
       CW_WARN("worker {}: accept on {} failed: {}", w->id(), key, s.error().message());
@@ -35,7 +34,8 @@ rt::Task<void> accept_loop(Worker* w, rt::TcpListener* listener, std::string key
 
 }  // namespace
 
-Worker::Worker(int id) : id_(id), rng_(0x9e3779b97f4a7c15ull * uint64_t(id + 1) ^ uint64_t(rt::mono_ns())) {
+Worker::Worker(int id)
+    : id_(id), rng_(0x9e3779b97f4a7c15ull * uint64_t(id + 1) ^ uint64_t(rt::mono_ns())) {
   sessions_.prev = sessions_.next = &sessions_;
 }
 
@@ -144,7 +144,7 @@ void Worker::begin_drain() {
   acceptors_started_.clear();
   // Idle keep-alive connections are closed now; busy ones close after their response.
   for (SessionEntry* e = sessions_.next; e != &sessions_; e = e->next) {
-    if (e->idle && e->stream->is_open()) ::shutdown(e->stream->fd(), SHUT_RDWR);
+    if (e->idle) e->stream->shutdown_both();
   }
   access_log_.flush();
 }

@@ -7,8 +7,8 @@
 
 #include <atomic>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,7 +33,7 @@ struct WorkerGeneration {
 
 // A client connection the worker tracks so drain can close idle ones.
 struct SessionEntry {
-  rt::TcpStream* stream = nullptr;
+  rt::Stream* stream = nullptr;
   bool idle = false;  // waiting for the next request; safe to close on drain
   SessionEntry* prev = nullptr;
   SessionEntry* next = nullptr;
