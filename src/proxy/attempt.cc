@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
+#include "proxy/retry_policy.h"
 #include "runtime/clock.h"
-#include "runtime/tcp.h"
 
 namespace cw::proxy {
 namespace {
@@ -119,7 +119,7 @@ rt::Task<TryResult> Attempt::connect_or_reuse(TryPlan plan) {
     const int64_t left = ctx_.deadline - ctx_.loop.now_ms();
     const int64_t timeout = std::max<int64_t>(
         1, std::min<int64_t>(cluster.snapshot().settings.connect_timeout.count(), left));
-    auto s = co_await rt::connect(ctx_.loop, h.address, timeout);
+    auto s = co_await ctx_.connector.connect(ctx_.loop, h, timeout);
     ctx_.spans.connect_ns += rt::mono_ns() - c0;
     if (!s) {
       pool_->unreserve();
@@ -131,7 +131,7 @@ rt::Task<TryResult> Attempt::connect_or_reuse(TryPlan plan) {
     cluster.on_connect_success(size_t(host_));
     cluster.stats().connects.inc();
     conn_ = std::make_unique<upstream::UpstreamConn>();
-    conn_->stream = std::make_unique<rt::TcpStream>(std::move(*s));
+    conn_->stream = std::move(*s);
   }
   co_return TryResult{};
 }
@@ -139,8 +139,7 @@ rt::Task<TryResult> Attempt::connect_or_reuse(TryPlan plan) {
 rt::Task<TryResult> Attempt::send_request() {
   active_.hold(hr_->counters->active_requests);
   hr_->counters->requests.inc();
-  h1_.emplace(*conn_->stream, ctx_.buffers, ctx_.req.method);
-  codec_ = &*h1_;
+  codec_ = &ctx_.connector.start(*conn_, ctx_.req, ctx_.buffers, slot_);
 
   RequestBody& body = ctx_.body;
   body.rewind();
@@ -174,19 +173,41 @@ rt::Task<TryResult> Attempt::send_request() {
 void Attempt::finish(bool complete) {
   active_.release();
   if (conn_) {
-    if (complete && codec_ && codec_->reusable()) {
+    const bool reuse = complete && codec_ && codec_->reusable();
+    codec_ = nullptr;
+    slot_.reset();  // the codec's buffers go back before the connection idles
+    if (reuse) {
       ++conn_->requests;
-      h1_.reset();  // its buffer goes back before the connection idles
-      codec_ = nullptr;
       pool_->release(std::move(conn_));
     } else {
-      h1_.reset();
-      codec_ = nullptr;
       pool_->discard(std::move(conn_));
     }
   }
-  h1_.reset();
   codec_ = nullptr;
+  slot_.reset();
+}
+
+rt::Task<TryResult> run_tries(TryContext& ctx, Attempt& attempt, http::ResponseHead& resp) {
+  RetryPolicy policy;
+  TryPlan plan;
+  int last_host = -1;
+  for (;;) {
+    TryResult r = co_await attempt.run(plan, resp);
+    if (r.host < 0) r.host = last_host;  // the error names the last host tried, if any
+    last_host = r.host;
+    if (r.ok()) co_return r;
+    const RetryPolicy::Facts facts{ctx.cluster.size(), ctx.loop.now_ms() < ctx.deadline,
+                                   ctx.body.replayable()};
+    const RetryPolicy::Decision d = policy.decide(r, facts);
+    if (!d.retry) {
+      attempt.finish(false);
+      co_return r;
+    }
+    if (d.next.fresh_connection) ctx.cluster.stats().reused_conn_resends.inc();
+    if (!ctx.spans.retries.empty()) ctx.spans.retries += ',';
+    ctx.spans.retries += d.reason;
+    plan = d.next;
+  }
 }
 
 }  // namespace cw::proxy

@@ -14,9 +14,9 @@
 
 #include "base/counter.h"
 #include "http/message.h"
-#include "proxy/h1_upstream.h"
 #include "proxy/request_body.h"
 #include "proxy/spans.h"
+#include "proxy/upstream_connector.h"
 #include "runtime/event_loop.h"
 #include "upstream/cluster.h"
 
@@ -71,6 +71,7 @@ struct TryPlan {
 struct TryContext {
   rt::EventLoop& loop;
   BufferPool& buffers;
+  UpstreamConnector& connector;
   upstream::WorkerCluster& cluster;
   const upstream::LbContext& lb;
   const http::RequestHead& req;
@@ -111,9 +112,14 @@ class Attempt {
   upstream::HostRuntime* hr_ = nullptr;
   std::shared_ptr<upstream::ConnPool> pool_;
   std::unique_ptr<upstream::UpstreamConn> conn_;
-  std::optional<H1Upstream> h1_;
+  CodecSlot slot_;
   UpstreamCodec* codec_ = nullptr;
   GaugeHold active_;  // the host's in-flight requests, while this try holds it
 };
+
+// Runs tries until one succeeds or the retry policy stops, recording each retry's cause in the
+// spans. On success `resp` holds the response head and `attempt` the exchange to relay. The
+// result's host is the last one tried (-1 if none was).
+rt::Task<TryResult> run_tries(TryContext& ctx, Attempt& attempt, http::ResponseHead& resp);
 
 }  // namespace cw::proxy

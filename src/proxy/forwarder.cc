@@ -6,7 +6,6 @@
 #include "proxy/attempt.h"
 #include "proxy/relay.h"
 #include "proxy/request_headers.h"
-#include "proxy/retry_policy.h"
 #include "proxy/worker.h"
 #include "runtime/clock.h"
 
@@ -148,6 +147,7 @@ rt::Task<void> forward(Exchange& ex) {
   TryContext ctx{
       loop,
       w.buffers(),
+      tcp_connector(),
       cluster,
       lb,
       ex.req,
@@ -159,26 +159,14 @@ rt::Task<void> forward(Exchange& ex) {
       lc.body_read_timeout.count(),
       ex.route->cfg.idle_timeout ? ex.route->cfg.idle_timeout->count() : lc.idle_timeout.count()};
 
-  RetryPolicy policy;
   Attempt attempt(ctx);
   http::ResponseHead resp;
-  TryPlan plan;
-  for (;;) {
-    TryResult r = co_await attempt.run(plan, resp);
-    if (r.host >= 0) ex.upstream = cluster.host(size_t(r.host)).key;
-    ex.bytes_in = body.bytes_read();
-    if (r.ok()) break;
-    RetryPolicy::Facts facts{cluster.size(), loop.now_ms() < ctx.deadline, body.replayable()};
-    RetryPolicy::Decision d = policy.decide(r, facts);
-    if (!d.retry) {
-      attempt.finish(false);
-      co_await answer_failure(ex, r, cs.name);
-      co_return;
-    }
-    if (r.cause == TryCause::kResetBeforeResponse) cluster.stats().reused_conn_resends.inc();
-    if (!ex.spans.retries.empty()) ex.spans.retries += ',';
-    ex.spans.retries += d.reason;
-    plan = d.next;
+  const TryResult r = co_await run_tries(ctx, attempt, resp);
+  if (r.host >= 0) ex.upstream = cluster.host(size_t(r.host)).key;
+  ex.bytes_in = body.bytes_read();
+  if (!r.ok()) {
+    co_await answer_failure(ex, r, cs.name);
+    co_return;
   }
   co_await relay_response(ex, attempt, resp, body.complete());
 }
