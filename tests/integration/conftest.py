@@ -74,11 +74,14 @@ class Echo(Proc):
 
 
 class Proxy(Proc):
-    """Runs `causeway run -c` on a YAML text; {port} and {admin} are filled in."""
+    """Runs `causeway run -c` on a YAML text; {port} and {admin} are filled in.
+    `expected_exit` is the exit code the teardown demands after its SIGTERM (0: a clean drain);
+    a test that kills the proxy on purpose sets it to what it expects, or None to skip it."""
 
     def __init__(self, yaml_text, port=None, admin=None, extra_env=None, wrap=None):
         # wrap: an optional command prefix that execs the proxy (e.g. ["prlimit", "--nofile=N:N"]),
         # so the PID stays the proxy's own.
+        self.expected_exit = 0
         self.port = port or free_port()
         self.admin_port = admin or free_port()
         self.dir = tempfile.mkdtemp(prefix="causeway-test-")
@@ -186,13 +189,47 @@ def proxy_factory():
         return p
 
     yield make
-    for p in started:
-        rc = p.stop()
-        out = p.output()
-        # Sanitizer reports must fail the test that produced them.
-        assert "ERROR: AddressSanitizer" not in out, out[-4000:]
-        assert "ERROR: LeakSanitizer" not in out, out[-4000:]
-        assert "runtime error:" not in out, out[-4000:]
+    failures = []
+    for p in started:  # stop every one, then report the first failure
+        try:
+            stop_and_check(p)
+        except AssertionError as e:
+            failures.append(e)
+    if failures:
+        raise failures[0]
+
+
+def stop_and_check(p):
+    """Stops a Proxy with SIGTERM (a drain) and fails on what a clean run never shows: an exit
+    code other than p.expected_exit (a crash or a hang during the drain) or a sanitizer report."""
+    rc = p.stop()
+    out = p.output()
+    # Sanitizer reports must fail the test that produced them.
+    assert "ERROR: AddressSanitizer" not in out, out[-4000:]
+    assert "ERROR: LeakSanitizer" not in out, out[-4000:]
+    assert "runtime error:" not in out, out[-4000:]
+    if p.expected_exit is not None:
+        assert rc == p.expected_exit, (
+            f"the proxy's exit code was {rc}, want {p.expected_exit} (a clean SIGTERM drain); "
+            f"negative = killed by that signal, -9 = still running 20 s after SIGTERM:\n"
+            f"{out[-4000:]}")
+
+
+def wait_for(cond, timeout, what, interval=0.02):
+    """Polls cond() until it returns a truthy value and returns that; fails with `what` after
+    `timeout` seconds (what may be a callable giving the message then). A bound on a wait for
+    a condition, never a claim about how long something takes."""
+    deadline = time.time() + timeout
+    last = None
+    while True:
+        last = cond()
+        if last:
+            return last
+        if time.time() >= deadline:
+            break
+        time.sleep(interval)
+    raise AssertionError(f"{what() if callable(what) else what} (not within {timeout}s; "
+                         f"last: {last!r})")
 
 
 # ---- Python upstreams for what `causeway echo` cannot play (garbage, counting, truncation) ----

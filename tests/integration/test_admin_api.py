@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import basic_config, get, recv_until_closed
+from conftest import basic_config, get, recv_until_closed, wait_for
 
 
 def admin(p, path, method="GET", data=None):
@@ -75,13 +75,9 @@ def test_ready_turns_503_while_draining(echo_factory, proxy_factory):
     s = socket.create_connection(("127.0.0.1", p.port), timeout=10)
     try:
         s.sendall(b"GET /held HTTP/1.1\r\nHost: x\r\n\r\n")
-        deadline = time.time() + 5
-        while time.time() < deadline:  # the request has reached the upstream
-            if "causeway_upstream_host_active_requests" in p.admin_get("/metrics") and \
-                    re.search(r"causeway_upstream_host_active_requests\{[^}]*\} 1",
-                              p.admin_get("/metrics")):
-                break
-            time.sleep(0.02)
+        wait_for(lambda: re.search(r"causeway_upstream_host_active_requests\{[^}]*\} 1",
+                                   p.admin_get("/metrics")), 15,
+                 "the held request never reached the upstream")
         p.p.send_signal(signal.SIGTERM)
         seen = None
         deadline = time.time() + 3

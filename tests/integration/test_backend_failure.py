@@ -6,21 +6,22 @@ import json
 import threading
 import time
 
-from conftest import basic_config, get
+from conftest import basic_config, get, parse_metrics, wait_for
 
 CLIENT_TIMEOUT = 5.0
 THREADS = 8
-DURATION = 6.0
-KILL_AT = 2.0
+BEFORE_KILL = 25    # requests per load thread before the kill (every pool warm)
+AFTER_KILL = 4.0    # seconds of load after it
+WORKERS = 2  # basic_config's
 
 
-def load_thread(port, t0, stop_at, log):
-    """Keep-alive requests until stop_at; every outcome is logged as (start, status or
-    'exception', x-causeway-error or exception name, body/detail, end), times in seconds since
-    t0."""
+def load_thread(port, t0, until, log):
+    """Keep-alive requests until time until["t"] (set by the test once it knows); every outcome
+    is logged as (start, status or 'exception', x-causeway-error or exception name, body/detail,
+    end), times in seconds since t0."""
     conn = None
     i = 0
-    while time.time() < stop_at:
+    while time.time() < until["t"]:
         t = time.time() - t0
         try:
             if conn is None:
@@ -49,18 +50,25 @@ def test_killing_a_backend_mid_load(echo_factory, proxy_factory):
 
     logs = [[] for _ in range(THREADS)]
     t0 = time.time()
-    stop_at = t0 + DURATION
-    threads = [threading.Thread(target=load_thread, args=(p.port, t0, stop_at, logs[i]))
+    until = {"t": t0 + 120}  # a cap; set to AFTER_KILL past the kill below
+    threads = [threading.Thread(target=load_thread, args=(p.port, t0, until, logs[i]))
                for i in range(THREADS)]
     for t in threads:
         t.start()
-    time.sleep(max(0.0, t0 + KILL_AT - time.time()))
+    try:
+        # Load is flowing through every thread before the kill.
+        wait_for(lambda: all(len(l) >= BEFORE_KILL for l in logs), 30,
+                 lambda: f"load did not get going: {[len(l) for l in logs]} requests per thread")
+    except BaseException:
+        until["t"] = 0  # stop the load threads
+        raise
     kill_start = time.time() - t0
     victim.p.kill()  # SIGKILL, our own echo process
     victim.p.wait(timeout=5)
     killed_at = time.time() - t0
+    until["t"] = t0 + killed_at + AFTER_KILL
     for t in threads:
-        t.join(timeout=DURATION + CLIENT_TIMEOUT + 10)
+        t.join(timeout=AFTER_KILL + CLIENT_TIMEOUT + 10)
     assert not any(t.is_alive() for t in threads), "a load thread hung"
     end = time.time() - t0
     log = sorted(x for l in logs for x in l)
@@ -103,6 +111,12 @@ def test_killing_a_backend_mid_load(echo_factory, proxy_factory):
     assert status == 200
 
 
+def host_failures(p, host):
+    m = parse_metrics(p.admin_get("/metrics"))
+    return m.get(("causeway_upstream_host_failures_total",
+                  frozenset({("cluster", "web"), ("host", host)})), 0)
+
+
 def test_restarted_backend_gets_traffic_again(echo_factory, proxy_factory):
     backends = [echo_factory("web", f"b{i}") for i in range(3)]
     p = proxy_factory(basic_config({"web": [b.addr for b in backends]}))
@@ -120,29 +134,30 @@ def test_restarted_backend_gets_traffic_again(echo_factory, proxy_factory):
         return seen
 
     assert set(spread(30)) == {"b0", "b1", "b2"}
+    before = host_failures(p, victim.addr)
     victim.p.kill()
     victim.p.wait(timeout=5)
-    # The proxy notices (connect refused -> retried on a survivor, host backed off).
-    deadline = time.time() + 1.5
-    while time.time() < deadline:
-        assert "b1" not in spread(10)
+    # The proxy notices: the first connect refused by b1 is retried on a survivor (so every
+    # client still gets 200 from b0 or b2, which spread() asserts) and puts b1 in a connect
+    # back-off (1 s, doubling), so the proxy stops trying it. Without the back-off round robin
+    # would try b1 for every third request: ~10 of these 30. With it each worker tries b1 once,
+    # again only 1 s later, and then 2 s after that: at most 2 per worker unless these 30
+    # requests take over 3 s.
+    seen = spread(30)
+    assert set(seen) == {"b0", "b2"}, seen
+    failed = host_failures(p, victim.addr) - before
+    assert 1 <= failed <= 2 * WORKERS, (
+        f"{failed} connect failures against the killed backend over 30 requests: want at least "
+        f"one (the proxy tried it and counted the failure) and at most {2 * WORKERS} (then it "
+        f"backs off instead of trying a dead host again)")
     restarted = echo_factory("web", "b1-again", port=port)
     t_restart = time.time()
-    limit = 12.0
-    while True:
-        seen = spread(12)
-        if "b1-again" in seen:
-            break
-        assert time.time() - t_restart < limit, (
-            f"the backend restarted on port {port} got no traffic within {limit}s "
-            "(connect back-off should end within a few seconds)")
-    waited = time.time() - t_restart
-    print(f"restarted backend back in rotation after {waited:.2f}s")
-    # And it takes its share again.
-    deadline = time.time() + 5
-    while True:
-        seen = spread(30)
-        if set(seen) == {"b0", "b1-again", "b2"}:
-            break
-        assert time.time() < deadline, f"restarted backend not in full rotation: {seen}"
+    # The back-off after one or two failures is 1-2 s; 30 s is the back-off's cap.
+    wait_for(lambda: "b1-again" in spread(12), 35,
+             f"the backend restarted on port {port} gets no traffic after its connect back-off")
+    print(f"restarted backend back in rotation after {time.time() - t_restart:.2f}s")
+    # And it takes its share again (on both workers: the other may still be backing off).
+    seen = []
+    wait_for(lambda: seen.append(spread(30)) or set(seen[-1]) == {"b0", "b1-again", "b2"}, 35,
+             lambda: f"restarted backend not in full rotation: {seen[-1]}")
     assert restarted.p.poll() is None and p.p.poll() is None

@@ -10,11 +10,12 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 
-from conftest import SANITIZED, free_port, get, parse_metrics
+from conftest import SANITIZED, free_port, get, parse_metrics, wait_for
 
 LB_CYCLE = ["least_request", "random", "round_robin", "weighted_round_robin"]
+# Requests the proxy serves between two config changes in the reload-under-load test.
+LOAD_BETWEEN = 500 if SANITIZED else 2000
 
 
 def make_config(endpoints, lb="round_robin", toggle=None, side_port=None, web_only=False):
@@ -37,20 +38,6 @@ def make_config(endpoints, lb="round_robin", toggle=None, side_port=None, web_on
 
 def generation(p):
     return p.admin_json("/api/v1/config")["generation"]
-
-
-def wait_for(cond, timeout, what):
-    """Polls cond() every 20 ms until it returns a truthy value; fails with `what` after timeout
-    (what may be a callable giving the message then)."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(0.02)
-    raise AssertionError(f"{what() if callable(what) else what} (not within {timeout}s; "
-                         f"last: {last!r})")
 
 
 def toggle_state(p):
@@ -81,13 +68,28 @@ def test_reload_under_load_loses_nothing(echo_factory, proxy_factory):
     gen = generation(p)
     assert toggle_state(p) is None
 
-    duration = 20 if SANITIZED else 12
-    wrk = subprocess.Popen(["wrk", "-t2", "-c32", f"-d{duration}s", "--timeout", "5s",
+    # wrk runs until the reloads are done and is then stopped with SIGINT (it prints its
+    # summary); its -d is only a cap. Every change waits for LOAD_BETWEEN more requests to be
+    # served, so each reload lands in the middle of the load whatever the machine's speed.
+    cap = 300
+    wrk = subprocess.Popen(["wrk", "-t2", "-c32", f"-d{cap}s", "--timeout", "5s",
                             p.url + "/"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     results = []  # (step, how, what changed, status/generation)
+    out = b""
+
+    def served():
+        return parse_metrics(p.admin_get("/metrics")).get("causeway_downstream_requests_total", 0)
+
+    def load_flows(since, what):
+        wait_for(lambda: served() >= since + LOAD_BETWEEN, 30,
+                 lambda: f"{what}: wrk's load does not reach the proxy")
+        assert wrk.poll() is None, f"wrk ended early: {wrk.communicate()[0].decode()}"
+
     try:
-        t0 = time.time()
-        time.sleep(1.0)  # wrk is connected and busy before the first change
+        wait_for(lambda: parse_metrics(p.admin_get("/metrics"))
+                 .get("causeway_downstream_connections_active", 0) >= 32, 15,
+                 "wrk's 32 connections did not all reach the proxy")
+        load_flows(0, "before the first change")
         for i in range(10):
             kind = i % 3
             if kind == 0:
@@ -135,17 +137,17 @@ def test_reload_under_load_loses_nothing(echo_factory, proxy_factory):
                 assert status == 400, f"bad config reload answered {status} {doc}, want 400"
                 assert doc.get("error") == "config_invalid" and doc.get("errors"), doc
                 assert any("nope" in e for e in doc["errors"]), doc["errors"]
+                refusals = p.output().count("reload refused")
                 os.kill(p.pid, signal.SIGHUP)  # refused by SIGHUP as well
-                time.sleep(0.3)
+                wait_for(lambda: p.output().count("reload refused") > refusals, 5,
+                         "the proxy did not log the refusal of the SIGHUP reload")
                 assert generation(p) == gen, "a refused config changed the generation"
                 assert toggle_state(p) == state["toggle"], "a refused config changed the routes"
                 p.write(make_config(**state))
 
-            # ~0.8 s between changes
-            next_at = t0 + 1.0 + (i + 1) * 0.8
-            time.sleep(max(0.0, next_at - time.time()))
-        assert time.time() - t0 < duration, "the reloads took longer than the load"
-        out, _ = wrk.communicate(timeout=duration + 30)
+            load_flows(served(), f"step {i} ({what})")
+        wrk.send_signal(signal.SIGINT)
+        out, _ = wrk.communicate(timeout=30)
     finally:
         if wrk.poll() is None:
             wrk.kill()
@@ -199,6 +201,11 @@ def answers_side(port):
         return False
 
 
+def listed(p):
+    """/api/v1/listeners as {name: bound address}."""
+    return {l["name"]: l["address"] for l in p.admin_json("/api/v1/listeners")}
+
+
 def test_listeners_added_and_removed_by_reload(echo_factory, proxy_factory):
     a = echo_factory("web", "a")
     p = proxy_factory(make_config([a.addr]))
@@ -221,7 +228,8 @@ def test_listeners_added_and_removed_by_reload(echo_factory, proxy_factory):
         wait_for(lambda: answers_side(side), 5,
                  f"round {round_}: listener 'side' on {side} added by reload does not answer")
         first_serves(f"added{round_}")
-        assert p.admin_json("/api/v1/listeners") is not None
+        assert listed(p) == {"edge": f"127.0.0.1:{p.port}", "side": f"127.0.0.1:{side}"}, \
+            f"round {round_}: /api/v1/listeners after adding 'side'"
 
         p.write(make_config([a.addr]))
         status, doc = p.reload_api()
@@ -230,6 +238,8 @@ def test_listeners_added_and_removed_by_reload(echo_factory, proxy_factory):
                  f"round {round_}: listener 'side' on {side} removed by reload still accepts "
                  "connections")
         first_serves(f"removed{round_}")
+        assert listed(p) == {"edge": f"127.0.0.1:{p.port}"}, \
+            f"round {round_}: /api/v1/listeners after removing 'side'"
     conn.close()
 
 
