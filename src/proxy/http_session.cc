@@ -87,6 +87,8 @@ void write_access_log(Worker& w, const Exchange& ex, int64_t end_ns) {
     std::snprintf(num, sizeof num, ",\"status\":%d,\"error\":", ex.status);
     out += num;
     append_json_string(out, error_info(ex.error).code);
+    out += ",\"hop\":";  // who failed: client, proxy or upstream (empty when nothing did)
+    append_json_string(out, error_info(ex.error).hop);
     std::snprintf(num, sizeof num, ",\"bytes_in\":%llu,\"bytes_out\":%llu,",
                   (unsigned long long)ex.bytes_in, (unsigned long long)ex.bytes_out);
     out += num;
