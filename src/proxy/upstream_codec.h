@@ -11,21 +11,17 @@
 #include "base/result.h"
 #include "http/header_transform.h"
 #include "http/message.h"
+#include "proxy/downstream.h"
 #include "runtime/stream.h"
 #include "runtime/task.h"
 
 namespace cw::proxy {
 
-class ConnBuffer;
-
 class UpstreamCodec {
  public:
   virtual ~UpstreamCodec() = default;
 
-  struct Piece {
-    std::string_view data;  // decoded body bytes; valid until the next call
-    bool end = false;       // no more body after this piece
-  };
+  using Piece = Downstream::Piece;  // decoded body bytes, valid until the next call; end flag
 
   // Sends the request head, transformed, with its body framing stated as `framing`, plus the
   // first body bytes (often all of them) in one write. `end`: the request body ends here.
