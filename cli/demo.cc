@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "server/echo_service.h"
+#include "echo/echo_service.h"
 #include "server/server.h"
 
 namespace cw::cli {
@@ -31,29 +31,29 @@ constexpr DemoService kServices[] = {
 }  // namespace
 
 int run_demo(const DemoOptions& opts) {
-  std::vector<std::unique_ptr<server::EchoServer>> echoes;
+  std::vector<std::unique_ptr<echo::EchoServer>> echoes;
   std::string clusters;
   std::string services_line;
   for (const auto& svc : kServices) {
     clusters += std::string("  - name: ") + svc.name + "\n    lb: " + svc.lb +
                 "\n    connect_timeout: 1s\n    endpoints:\n";
     for (int i = 1; i <= svc.count; ++i) {
-      server::EchoOptions eo;
+      echo::EchoOptions eo;
       eo.listen = "127.0.0.1:0";
       eo.name = svc.name;
       eo.instance = std::string(svc.name) + "-" + std::to_string(i);
       eo.latency = svc.latency;
       std::string error;
-      auto echo = server::EchoServer::start(eo, error);
-      if (!echo) {
+      auto service = echo::EchoServer::start(eo, error);
+      if (!service) {
         std::fprintf(stderr, "causeway demo: cannot start %s: %s\n", eo.instance.c_str(),
                      error.c_str());
         return 1;
       }
-      std::string addr = (*echo)->address().text();
+      std::string addr = (*service)->address().text();
       clusters += "      - " + addr + "\n";
       services_line += " " + eo.instance + "=" + addr;
-      echoes.push_back(std::move(*echo));
+      echoes.push_back(std::move(*service));
     }
   }
   std::string yaml = "# Written by `causeway demo`. Edit it, then reload: kill -HUP " +

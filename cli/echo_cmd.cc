@@ -6,12 +6,12 @@
 
 #include "cli/commands.h"
 #include "config/units.h"
-#include "server/echo_service.h"
+#include "echo/echo_service.h"
 
 namespace cw::cli {
 
 int run_echo(const EchoCmdOptions& o) {
-  server::EchoOptions eo;
+  echo::EchoOptions eo;
   eo.listen = o.listen;
   eo.name = o.name;
   eo.instance = o.instance;
@@ -27,13 +27,13 @@ int run_echo(const EchoCmdOptions& o) {
   }
   eo.keepalive_timeout_ms = ka->count();
   std::string error;
-  auto echo = server::EchoServer::start(eo, error);
-  if (!echo) {
+  auto service = echo::EchoServer::start(eo, error);
+  if (!service) {
     std::fprintf(stderr, "causeway echo: %s\n", error.c_str());
     return 1;
   }
   std::fprintf(stderr, "echo %s listening on %s\n", eo.name.c_str(),
-               (*echo)->address().text().c_str());
+               (*service)->address().text().c_str());
   // Signals are blocked in every thread (main blocked them first); wait for one here.
   sigset_t set;
   sigemptyset(&set);
@@ -41,7 +41,7 @@ int run_echo(const EchoCmdOptions& o) {
   sigaddset(&set, SIGTERM);
   int sig = 0;
   sigwait(&set, &sig);
-  (*echo)->stop();
+  (*service)->stop();
   return 0;
 }
 

@@ -5,14 +5,13 @@
 
 #include <string_view>
 
+#include "base/buffer.h"
 #include "base/result.h"
 #include "http/message.h"
 #include "runtime/stream.h"
 #include "runtime/task.h"
 
 namespace cw::proxy {
-
-class ConnBuffer;
 
 class Downstream {
  public:

@@ -3,6 +3,7 @@
 // Thread contract: see forwarder.h.
 #include "proxy/forwarder.h"
 
+#include "base/random.h"
 #include "proxy/attempt.h"
 #include "proxy/relay.h"
 #include "proxy/request_headers.h"
@@ -11,8 +12,6 @@
 
 namespace cw::proxy {
 namespace {
-
-uint64_t worker_rng(void* w) { return static_cast<Worker*>(w)->next_random(); }
 
 // The balancer's hash key for ring_hash and maglev: source IP, a header or a cookie.
 upstream::LbContext hash_context(const upstream::ClusterSnapshot& cs, const Exchange& ex) {
@@ -137,7 +136,7 @@ rt::Task<void> forward(Exchange& ex) {
   cluster.stats().requests.inc();
 
   char ids[48];  // trace id (32 hex) + this hop's span id (16 hex)
-  random_hex(&worker_rng, &w, ids, sizeof ids);
+  random_hex(w.rng(), ids, sizeof ids);
   const ForwardedFor fwd{ex.peer_ip, ex.listener.trusted_proxy(ex.peer), "http", cs.name};
   const ForwardTransform transform(ex.req, fwd, ex.request_id, std::string_view(ids, 32),
                                    std::string_view(ids + 32, 16));

@@ -6,8 +6,8 @@
 
 #include <string>
 
+#include "base/buffer.h"
 #include "http/h1/body_decoder.h"
-#include "proxy/buffer.h"
 #include "proxy/downstream.h"
 
 namespace cw::proxy {

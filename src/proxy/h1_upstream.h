@@ -8,7 +8,7 @@
 #include <string>
 
 #include "http/h1/body_decoder.h"
-#include "proxy/buffer.h"
+#include "base/buffer.h"
 #include "proxy/upstream_codec.h"
 
 namespace cw::proxy {

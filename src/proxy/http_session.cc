@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/random.h"
 #include "http/h1/parser.h"
 #include "proxy/forwarder.h"
 #include "proxy/h1_downstream.h"
@@ -16,12 +17,10 @@
 namespace cw::proxy {
 namespace {
 
-uint64_t worker_rng(void* w) { return static_cast<Worker*>(w)->next_random(); }
-
 // A UUID-shaped random request id.
 std::string new_request_id(Worker& w) {
   char hex[32];
-  random_hex(&worker_rng, &w, hex, sizeof hex);
+  random_hex(w.rng(), hex, sizeof hex);
   std::string id(36, '-');
   std::memcpy(&id[0], hex, 8);
   std::memcpy(&id[9], hex + 8, 4);

@@ -29,15 +29,6 @@ bool valid_traceparent(std::string_view s) {
          parent != std::string_view("0000000000000000");
 }
 
-void random_hex(uint64_t (*next)(void*), void* rng, char* out, size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i += 16) {
-    uint64_t r = next(rng);
-    size_t m = n - i < 16 ? n - i : 16;
-    for (size_t k = 0; k < m; ++k) out[i + k] = kHex[(r >> (4 * k)) & 15];
-  }
-}
-
 ForwardTransform::ForwardTransform(const http::RequestHead& req, const ForwardedFor& fwd,
                                    std::string_view request_id, std::string_view trace_id_hex,
                                    std::string_view span_id_hex)

@@ -55,9 +55,6 @@ class ForwardTransform final : public http::HeaderTransform {
 // Drops hop-by-hop headers (and those named in Connection) from a response, in place.
 void strip_response_hop_headers(http::HeaderMap& headers);
 
-// Fills out[0..n) with random lowercase hex digits from a 64-bit generator.
-void random_hex(uint64_t (*next)(void*), void* rng, char* out, size_t n);
-
 // True if s is a valid W3C traceparent (version 00).
 bool valid_traceparent(std::string_view s);
 

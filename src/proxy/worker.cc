@@ -48,14 +48,6 @@ Worker::~Worker() {
   gen_.reset();
 }
 
-uint64_t Worker::next_random() {
-  // splitmix64: fast, good enough for ids and balancing; not for secrets.
-  uint64_t z = (rng_ += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 Result<rt::SocketAddress> Worker::bind_listener(const std::string& key,
                                                 const rt::SocketAddress& addr) {
   auto l = rt::TcpListener::bind(loop_, addr);

@@ -13,8 +13,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/buffer.h"
+#include "base/random.h"
 #include "proxy/access_log.h"
-#include "proxy/buffer.h"
 #include "proxy/snapshot.h"
 #include "proxy/stats.h"
 #include "runtime/event_loop.h"
@@ -53,7 +54,8 @@ class Worker {
   AccessLog& access_log() { return access_log_; }
   const std::shared_ptr<WorkerGeneration>& generation() const { return gen_; }
   bool draining() const { return draining_; }
-  uint64_t next_random();
+  uint64_t next_random() { return rng_.next(); }
+  SplitMix64& rng() { return rng_; }
 
   // Loop thread (or before the thread starts): switches to a new snapshot, opening listeners
   // that are new and closing the ones that are gone. `bound` gives each listener key's
@@ -92,7 +94,7 @@ class Worker {
   WorkerStats stats_;
   BufferPool buffers_;
   AccessLog access_log_;
-  uint64_t rng_;
+  SplitMix64 rng_;
   bool draining_ = false;
   std::atomic<int64_t> live_sessions_{0};
   SessionEntry sessions_;  // sentinel of the intrusive list

@@ -1,7 +1,7 @@
 // The echo service over real sockets: a server on 127.0.0.1:0 and plain blocking POSIX clients
 // in the test thread (independent of our runtime). Every receive has a 5 s timeout, so a bug
 // fails a test instead of hanging it.
-#include "server/echo_service.h"
+#include "echo/echo_service.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -15,7 +15,7 @@
 #include <cstring>
 #include <string>
 
-namespace cw::server {
+namespace cw::echo {
 namespace {
 
 struct Response {
@@ -586,4 +586,4 @@ TEST(EchoService, SeveralWorkersShareThePort) {
 }
 
 }  // namespace
-}  // namespace cw::server
+}  // namespace cw::echo

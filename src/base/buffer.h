@@ -1,7 +1,8 @@
-// Connection buffers: fixed 16 KiB blocks from a per-worker free list, held only while a
+// Connection input buffers: fixed 16 KiB blocks from a per-thread free list, held only while a
 // connection has bytes in flight (idle keep-alive connections hold none). A head larger than
-// a block grows into a heap block up to the header limit.
-// Thread contract: one worker; blocks never cross threads.
+// a block grows into a heap block up to the caller's limit. Used by the proxy and echo.
+// Thread contract: one thread (a worker's loop) owns a pool and its buffers; blocks never cross
+// threads.
 #pragma once
 
 #include <cstddef>
@@ -10,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-namespace cw::proxy {
+namespace cw {
 
 class BufferPool {
  public:
@@ -50,6 +51,8 @@ class ConnBuffer {
 
   bool empty() const { return begin_ == end_; }
   size_t size() const { return end_ - begin_; }
+  // The buffered bytes, writable in place (a WebSocket payload is unmasked where it lies).
+  char* data() { return data_ + begin_; }
   std::string_view view() const { return {data_ + begin_, end_ - begin_}; }
   void consume(size_t n) {
     begin_ += n;
@@ -112,4 +115,4 @@ class ConnBuffer {
   size_t end_ = 0;
 };
 
-}  // namespace cw::proxy
+}  // namespace cw

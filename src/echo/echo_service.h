@@ -1,5 +1,7 @@
 // The synthetic echo service behind `causeway echo`, the demo, tests and benchmarks: every
 // request gets a small JSON description of itself, with optional injected latency and faults.
+// Its own library (causeway_echo), not linked into the proxy's: it depends on base, runtime,
+// http and config/units.h only.
 // Thread contract: EchoServer's methods may be called from any one controlling thread; each
 // worker thread runs its own event loop, listener (SO_REUSEPORT) and connections.
 //
@@ -47,9 +49,10 @@
 #include <vector>
 
 #include "base/result.h"
+#include "echo/latency.h"
 #include "runtime/socket_address.h"
 
-namespace cw::server {
+namespace cw::echo {
 
 struct EchoOptions {
   std::string listen = "127.0.0.1:9001";  // ip:port; port 0 picks one (see address())
@@ -62,18 +65,6 @@ struct EchoOptions {
   int64_t keepalive_timeout_ms = 60000;  // close idle keep-alive connections after this
   uint64_t seed = 0;                     // fault/latency randomness; 0 = random
 };
-
-// A parsed latency distribution, in milliseconds.
-struct LatencyDist {
-  enum class Kind : uint8_t { kNone, kFixed, kUniform, kExponential };
-  Kind kind = Kind::kNone;
-  int64_t a_ms = 0;  // fixed value, uniform low bound, or exponential mean
-  int64_t b_ms = 0;  // uniform high bound
-};
-
-// "" -> kNone; "20ms"; "10ms-50ms" (low <= high); "exp:20ms". Durations as in the config
-// ("250ms", "1s", "1m30s"). nullopt when malformed.
-std::optional<LatencyDist> parse_latency(std::string_view text);
 
 // nullopt when the options are valid; otherwise a message naming the flag, e.g.
 // "--latency: expected 20ms, 10ms-50ms or exp:20ms, got \"fast\"".
@@ -127,4 +118,4 @@ class EchoServer {
   bool stopped_ = false;
 };
 
-}  // namespace cw::server
+}  // namespace cw::echo
