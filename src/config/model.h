@@ -63,6 +63,28 @@ struct RetryPolicy {                       // parsed now, enforced by a later is
   Duration backoff_max{250};
 };
 
+// routes[].fault (SPEC 4: fault injection per route). Validated and carried; not injected yet.
+// Each part fires on its own share of requests; absent parts never fire.
+struct FaultDelay {
+  double percent = 0;                      // 0-100 of requests are held back
+  Duration duration{0};                    // for this long before being forwarded
+};
+
+struct FaultAbort {
+  double percent = 0;                      // 0-100 of requests are answered by the proxy
+  int status = 503;                        // with this status (200-599)
+};
+
+struct FaultReset {
+  double percent = 0;                      // 0-100 of requests have the connection reset
+};
+
+struct Fault {
+  std::optional<FaultDelay> delay;
+  std::optional<FaultAbort> abort;
+  std::optional<FaultReset> reset;
+};
+
 struct Route {
   std::string name;                        // optional; defaults to "<listener>/<index>"
   RouteMatch match;
@@ -72,11 +94,22 @@ struct Route {
   Duration timeout{15000};                 // whole request, all tries
   std::optional<Duration> idle_timeout;    // per route stream idle; default listener's
   std::optional<RetryPolicy> retry;
+  std::optional<Fault> fault;              // carried, not applied yet (unapplied_keys)
 };
 
 struct AccessControl {
   std::vector<Cidr> allow;                 // empty = allow all
   std::vector<Cidr> deny;
+};
+
+struct TlsCertificate {
+  std::string cert;                        // PEM file paths, as written
+  std::string key;
+};
+
+// listeners[].tls. Validated and carried; not served yet (protocol https is refused).
+struct Tls {
+  std::vector<TlsCertificate> certificates;  // at least one; SNI picks among several
 };
 
 struct Listener {
@@ -90,6 +123,7 @@ struct Listener {
   Duration body_read_timeout{30000};       // longest wait for the next request body bytes
   size_t max_header_bytes = 64 * 1024;
   size_t max_headers = 100;
+  std::optional<Tls> tls;                  // carried, not applied yet (unapplied_keys)
   std::vector<Route> routes;
 };
 
@@ -104,6 +138,44 @@ struct Pool {
   Duration idle_timeout{60000};
 };
 
+// The resilience settings below (SPEC 4) are validated and carried into the model with the
+// defaults documented in docs/config.md, but not acted on yet: each one present is listed in
+// Config::unapplied_keys. Absent = the user did not configure it.
+
+// clusters[].health_check: active checks of every host.
+struct HealthCheck {
+  enum class Kind { kTcp, kHttp };
+  Kind kind = Kind::kTcp;                  // `http: PATH` -> kHttp; `tcp: true` or neither -> kTcp
+  std::string http_path;                   // kHttp: the path to GET, e.g. "/healthz"
+  Duration interval{2000};                 // between checks of one host
+  Duration timeout{1000};                  // for one check
+  uint32_t unhealthy_threshold = 3;        // consecutive failures that mark a host unhealthy
+  uint32_t healthy_threshold = 2;          // consecutive successes that mark it healthy again
+};
+
+// clusters[].outlier_detection: passive ejection from real traffic.
+struct OutlierDetection {
+  uint32_t consecutive_5xx = 5;            // 0 = this detector off
+  uint32_t consecutive_gateway_failure = 5;  // 502, 503, 504, connect failures; 0 = off
+  Duration base_ejection_time{30000};      // first ejection; grows with each repeat
+  double max_ejection_percent = 10;        // at most this share of hosts ejected at once
+};
+
+// clusters[].circuit_breaker: per-cluster limits that fail fast with 503 (0 = nothing allowed).
+struct CircuitBreaker {
+  uint32_t max_connections = 1024;
+  uint32_t max_pending = 1024;
+  uint32_t max_requests = 1024;
+  uint32_t max_retries = 3;
+};
+
+// clusters[].retry_budget: retries at most `percent` of requests, but always allow
+// `min_per_second` so that a quiet cluster can still retry.
+struct RetryBudget {
+  double percent = 20;
+  uint32_t min_per_second = 10;
+};
+
 struct Cluster {
   std::string name;
   std::string discovery = "static";
@@ -114,6 +186,10 @@ struct Cluster {
   Duration connect_timeout{1000};
   std::string protocol = "http1";
   Pool pool;
+  std::optional<HealthCheck> health_check;  // these four: carried, not applied yet
+  std::optional<OutlierDetection> outlier_detection;
+  std::optional<CircuitBreaker> circuit_breaker;
+  std::optional<RetryBudget> retry_budget;
 };
 
 struct Admin {
@@ -125,16 +201,39 @@ struct AccessLog {
   std::string format = "json";
 };
 
+// registry (SPEC 5). Validated and carried; the registry is not served yet.
+struct Etcd {
+  std::vector<std::string> endpoints{"http://127.0.0.1:2379"};
+  std::string prefix = "/causeway/";
+};
+
+struct Registry {
+  std::string backend = "embedded";        // embedded (SQLite in data_dir) or etcd
+  std::string data_dir = "./causeway-data";
+  Etcd etcd;                               // read with backend: etcd
+};
+
+// dns (SPEC 5). Validated and carried; the DNS server is not served yet.
+struct Dns {
+  Address listen{"127.0.0.1", 8600};
+  std::string domain = "internal";
+  Duration ttl{5000};
+  std::vector<Address> recursors;          // a bare IP means port 53
+};
+
 struct Config {
   std::string source;                      // file path it was loaded from
   int workers = 0;                         // 0 = auto (one per core)
   Admin admin;
   std::optional<AccessLog> access_log;
+  std::optional<Registry> registry;        // carried, not applied yet (unapplied_keys)
+  std::optional<Dns> dns;                  // carried, not applied yet (unapplied_keys)
   Duration drain_timeout{15000};
   std::vector<Listener> listeners;
   std::vector<Cluster> clusters;
-  // Key paths that were accepted and validated but that this version does not act on yet
-  // (e.g. "registry", "clusters[0].health_check"); `causeway check` may list them.
+  // Key paths that were accepted, validated and carried into the model above but that this
+  // version does not act on yet (e.g. "registry", "clusters[0].health_check"); `causeway
+  // check` lists them.
   std::vector<std::string> unapplied_keys;
 };
 

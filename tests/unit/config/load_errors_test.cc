@@ -4,15 +4,14 @@
 #include <string>
 
 #include "config/load.h"
+#include "test_helpers.h"
 
 namespace cw::config {
 namespace {
 
-std::string dump(const LoadResult& r) {
-  std::string out;
-  for (const ConfigError& e : r.errors) out += e.format() + "\n";
-  return out;
-}
+using test::dump;
+using test::kListener;
+using test::kWeb;
 
 // Loads `yaml` and expects exactly one error.
 ConfigError one_error(const std::string& yaml) {
@@ -31,20 +30,6 @@ ConfigError one_error(const std::string& yaml) {
     EXPECT_EQ(e_.key_path, path_) << e_.format();                  \
     EXPECT_EQ(e_.message, message_) << e_.format();                \
   } while (0)
-
-// Lines 1-6: a listener with one route to `web`.
-const std::string kListener =
-    "listeners:\n"
-    "  - name: edge\n"
-    "    listen: 127.0.0.1:0\n"
-    "    routes:\n"
-    "      - match: { path_prefix: / }\n"
-    "        cluster: web\n";
-// Three lines: the `web` cluster.
-const std::string kWeb =
-    "clusters:\n"
-    "  - name: web\n"
-    "    endpoints: [127.0.0.1:9001]\n";
 
 // A config whose first route (line 5 on) is `route`, indented by 6 spaces.
 std::string with_route(const std::string& route) {

@@ -7,23 +7,15 @@
 #include <fstream>
 #include <string>
 
+#include "test_helpers.h"
+
 namespace cw::config {
 namespace {
 
 using std::chrono::milliseconds;
 
-std::string dump(const LoadResult& r) {
-  std::string out;
-  for (const ConfigError& e : r.errors) out += e.format() + "\n";
-  return out;
-}
-
-std::shared_ptr<const Config> load_ok(std::string_view yaml) {
-  LoadResult r = load_config_string(yaml, "t.yaml");
-  EXPECT_TRUE(r.ok()) << dump(r);
-  EXPECT_TRUE(r.errors.empty()) << dump(r);
-  return r.config;
-}
+using test::dump;
+using test::load_ok;
 
 // The SPEC section 2 sketch, with the features this version refuses swapped out:
 // discovery: registry -> static endpoints; plus the `web` cluster the sketch refers to.

@@ -1,0 +1,222 @@
+// clusters[]: discovery, endpoints, balancing, pool, and the resilience settings (health
+// checks, outlier detection, circuit breaker, retry budget).
+#include "config/loader.h"
+
+namespace cw::config::detail {
+
+void Loader::cluster(const Node& n, const std::string& path, Cluster& c) {
+  const Map m = open_map(
+      n, path,
+      {"name", "discovery", "service", "hostname", "endpoints", "lb", "hash_on", "connect_timeout",
+       "protocol", "pool", "health_check", "outlier_detection", "circuit_breaker", "retry_budget"});
+  cluster_name_sites_.push_back(Site{YAML::Mark::null_mark(), ""});
+  if (!m.ok) return;
+  if (const Entry* e = need(m, "name")) {
+    set(c.name, name(e->value, e->path));
+    cluster_name_sites_.back() = Site{e->value.mark(), e->path};
+  }
+  bool supported_discovery = true;
+  if (const Entry* e = m.find("discovery")) {
+    if (auto d = choice(e->value, e->path, {"static", "dns", "registry"}, "discovery")) {
+      c.discovery = *d;
+      if (*d != "static") {
+        supported_discovery = false;
+        error(e->value, e->path,
+              "discovery '" + *d +
+                  "' is not supported yet (this version supports 'static' with endpoints)");
+      }
+    } else {
+      supported_discovery = false;
+    }
+  }
+  // service / hostname belong to registry / dns discovery.
+  for (auto [key, wants] : {std::pair<std::string_view, std::string_view>{"service", "registry"},
+                            {"hostname", "dns"}}) {
+    const Entry* e = m.find(key);
+    if (e == nullptr) continue;
+    string(e->value, e->path);
+    if (supported_discovery) {
+      error(e->key_node.mark(), e->path,
+            "'" + std::string(key) + "' is only used with discovery: " + std::string(wants));
+    }
+  }
+  if (const Entry* e = m.find("endpoints")) {
+    endpoints(*e, supported_discovery, c);
+  } else if (supported_discovery && !m.was_suggested("endpoints")) {
+    error(n, child(path, "endpoints"),
+          "missing required key 'endpoints' (a static cluster needs at least one endpoint)");
+  }
+  if (const Entry* e = m.find("lb")) {
+    set(c.lb, choice(e->value, e->path,
+                     {"round_robin", "weighted_round_robin", "least_request", "peak_ewma", "random",
+                      "ring_hash", "maglev"},
+                     "load balancer"));
+  }
+  if (const Entry* e = m.find("hash_on")) hash_on(*e, c);
+  if (const Entry* e = m.find("connect_timeout"))
+    set(c.connect_timeout, duration(e->value, e->path));
+  if (const Entry* e = m.find("protocol")) {
+    if (auto p = choice(e->value, e->path, {"http1", "http2"}, "protocol")) {
+      if (*p != "http1") {
+        error(e->value, e->path,
+              "protocol '" + *p + "' is not supported yet (this version speaks 'http1' upstream)");
+      }
+      c.protocol = *p;
+    }
+  }
+  if (const Entry* e = m.find("pool")) pool(*e, c.pool);
+  if (const Entry* e = m.find("health_check")) health_check(*e, c.health_check.emplace());
+  if (const Entry* e = m.find("outlier_detection"))
+    outlier_detection(*e, c.outlier_detection.emplace());
+  if (const Entry* e = m.find("circuit_breaker")) circuit_breaker(*e, c.circuit_breaker.emplace());
+  if (const Entry* e = m.find("retry_budget")) retry_budget(*e, c.retry_budget.emplace());
+}
+
+void Loader::endpoints(const Entry& e, bool static_discovery, Cluster& c) {
+  if (!is_list(e.value, e.path, "endpoints")) return;
+  c.endpoints.reserve(e.value.size());
+  AddressIndex<Endpoint, &Endpoint::address> seen(c.endpoints, e.value.size());
+  size_t i = 0;
+  for (const Node& each : e.value.items()) {
+    Endpoint ep;
+    const std::string p = item(e.path, i++);
+    endpoint(each, p, ep);
+    if (ep.address.port == 0) continue;  // invalid, already reported
+    // Tried as the last element; taken out again when it is a duplicate.
+    c.endpoints.push_back(std::move(ep));
+    if (seen.add(c.endpoints.size() - 1) != c.endpoints.size() - 1) {
+      error(each, p, "duplicate endpoint " + c.endpoints.back().address.text());
+      c.endpoints.pop_back();
+    }
+  }
+  if (static_discovery && e.value.size() == 0) {
+    error(e.value, e.path, "a static cluster needs at least one endpoint");
+  }
+}
+
+void Loader::endpoint(const Node& n, const std::string& path, Endpoint& ep) {
+  if (n.is_scalar()) {
+    set(ep.address, address(n, path, /*listen=*/false));
+    return;
+  }
+  if (!n.is_map()) {
+    expected(n, path, "an endpoint: \"ip:port\" or { address: \"ip:port\", weight: N }");
+    return;
+  }
+  const Map m = open_map(n, path, {"address", "weight"});
+  if (const Entry* e = need(m, "address")) set(ep.address, address(e->value, e->path, false));
+  if (const Entry* e = m.find("weight")) {
+    set(ep.weight, std::optional<uint32_t>(integer(e->value, e->path, 1, 1'000'000)));
+  }
+}
+
+void Loader::hash_on(const Entry& e, Cluster& c) {
+  auto s = scalar(e.value, e.path, "source_ip, header:NAME or cookie:NAME");
+  if (!s) return;
+  bool good = *s == "source_ip";
+  for (std::string_view prefix : {"header:", "cookie:"}) {
+    if (s->starts_with(prefix) && is_token(std::string_view(*s).substr(prefix.size()))) good = true;
+  }
+  if (!good) {
+    expected(e.value, e.path, "source_ip, header:NAME or cookie:NAME");
+    return;
+  }
+  // Only ring_hash and maglev read it; other balancers ignore it (the SPEC's own example sets
+  // it beside least_request), so it is not an error.
+  c.hash_on = s->starts_with("header:") ? "header:" + to_lower(s->substr(7)) : *s;
+}
+
+void Loader::pool(const Entry& e, Pool& p) {
+  const Map m = open_map(e.value, e.path, {"max_connections", "max_idle", "idle_timeout"});
+  if (const Entry* x = m.find("max_connections")) {
+    set(p.max_connections, std::optional<size_t>(integer(x->value, x->path, 1, 1'000'000)));
+  }
+  if (const Entry* x = m.find("max_idle")) {
+    set(p.max_idle, std::optional<size_t>(integer(x->value, x->path, 0, 1'000'000)));
+  }
+  if (const Entry* x = m.find("idle_timeout")) set(p.idle_timeout, duration(x->value, x->path));
+}
+
+void Loader::health_check(const Entry& e, HealthCheck& h) {
+  const Map m =
+      open_map(e.value, e.path,
+               {"http", "tcp", "interval", "timeout", "unhealthy_threshold", "healthy_threshold"});
+  if (!m.ok) return;
+  unapplied_.push_back(e.path);
+  const Entry* http = m.find("http");
+  const Entry* tcp = m.find("tcp");
+  if (http) {
+    if (auto s = string(http->value, http->path); s && s->front() != '/') {
+      error(http->value, http->path,
+            "http check path must start with '/', got '" + truncate(*s) + "'");
+    } else if (s) {
+      h.kind = HealthCheck::Kind::kHttp;
+      h.http_path = std::move(*s);
+    }
+  }
+  if (tcp) {
+    // Without `http` a check is a TCP connect; `tcp: false` alone would ask for no check.
+    if (auto b = boolean(tcp->value, tcp->path); b && !*b && !http) {
+      error(tcp->value, tcp->path, "a health check needs 'http: PATH' or 'tcp: true'");
+    }
+  }
+  if (http && tcp) {
+    error(tcp->key_node.mark(), tcp->path,
+          "'tcp' conflicts with 'http': a check is one or the other");
+  }
+  if (const Entry* x = m.find("interval")) set(h.interval, duration(x->value, x->path));
+  if (const Entry* x = m.find("timeout")) set(h.timeout, duration(x->value, x->path));
+  if (const Entry* x = m.find("unhealthy_threshold")) {
+    set(h.unhealthy_threshold, std::optional<uint32_t>(integer(x->value, x->path, 1, 1000)));
+  }
+  if (const Entry* x = m.find("healthy_threshold")) {
+    set(h.healthy_threshold, std::optional<uint32_t>(integer(x->value, x->path, 1, 1000)));
+  }
+}
+
+void Loader::outlier_detection(const Entry& e, OutlierDetection& o) {
+  const Map m = open_map(e.value, e.path,
+                         {"consecutive_5xx", "consecutive_gateway_failure", "base_ejection_time",
+                          "max_ejection_percent"});
+  if (!m.ok) return;
+  unapplied_.push_back(e.path);
+  if (const Entry* x = m.find("consecutive_5xx")) {
+    set(o.consecutive_5xx, std::optional<uint32_t>(integer(x->value, x->path, 0, 1'000'000)));
+  }
+  if (const Entry* x = m.find("consecutive_gateway_failure")) {
+    set(o.consecutive_gateway_failure,
+        std::optional<uint32_t>(integer(x->value, x->path, 0, 1'000'000)));
+  }
+  if (const Entry* x = m.find("base_ejection_time"))
+    set(o.base_ejection_time, duration(x->value, x->path));
+  if (const Entry* x = m.find("max_ejection_percent"))
+    set(o.max_ejection_percent, percent(x->value, x->path));
+}
+
+void Loader::circuit_breaker(const Entry& e, CircuitBreaker& b) {
+  const Map m =
+      open_map(e.value, e.path, {"max_connections", "max_pending", "max_requests", "max_retries"});
+  if (!m.ok) return;
+  unapplied_.push_back(e.path);
+  for (auto [key, field] :
+       {std::pair<std::string_view, uint32_t*>{"max_connections", &b.max_connections},
+        {"max_pending", &b.max_pending},
+        {"max_requests", &b.max_requests},
+        {"max_retries", &b.max_retries}}) {
+    if (const Entry* x = m.find(key)) {
+      set(*field, std::optional<uint32_t>(integer(x->value, x->path, 0, 1'000'000'000)));
+    }
+  }
+}
+
+void Loader::retry_budget(const Entry& e, RetryBudget& b) {
+  const Map m = open_map(e.value, e.path, {"percent", "min_per_second"});
+  if (!m.ok) return;
+  unapplied_.push_back(e.path);
+  if (const Entry* x = m.find("percent")) set(b.percent, percent(x->value, x->path));
+  if (const Entry* x = m.find("min_per_second")) {
+    set(b.min_per_second, std::optional<uint32_t>(integer(x->value, x->path, 0, 1'000'000)));
+  }
+}
+
+}  // namespace cw::config::detail
