@@ -181,6 +181,26 @@ std::string render_metrics(const StatsSum& s, const MetricsInfo& info) {
   w.sample_i("downstream_connections_idle", {}, s.downstream_idle);
   w.family("downstream_denied_total", "counter", "Client connections refused by a listener ACL.");
   w.sample("downstream_denied_total", {}, s.downstream_denied);
+  w.family("accept_errors_total", "counter",
+           "Failed accepts on client and admin listeners, by reason (emfile: process out of "
+           "descriptors, enfile: system out of descriptors, nomem, other).");
+  for (size_t i = 0; i < size_t(rt::AcceptError::kCount); ++i) {
+    w.sample("accept_errors_total", {{"reason", rt::accept_error_name(rt::AcceptError(i))}},
+             s.accept_errors[i]);
+  }
+  w.family("accept_shed_total", "counter",
+           "Connections accepted with a spare descriptor while out of descriptors and closed at "
+           "once (a clean close instead of a hang in the backlog).");
+  w.sample("accept_shed_total", {}, s.accept_shed);
+  w.family("admin_connections_active", "gauge", "Admin listener connections open now.");
+  w.sample_i("admin_connections_active", {}, s.admin_connections);
+  w.family("admin_connections_evicted_total", "counter",
+           "Idle admin connections closed to admit a new one (connection limit or out of "
+           "descriptors).");
+  w.sample("admin_connections_evicted_total", {}, s.admin_evicted);
+  w.family("admin_connections_refused_total", "counter",
+           "New admin connections closed at the connection limit with no idle one to close.");
+  w.sample("admin_connections_refused_total", {}, s.admin_refused);
   w.family("downstream_requests_total", "counter", "Request heads received (including refused).");
   w.sample("downstream_requests_total", {}, s.requests);
   w.family("errors_total", "counter", "Requests the proxy answered with its own error, by code.");

@@ -112,9 +112,9 @@ TEST(AdminApi, ListenersShowTheBoundAddressWhenKnown) {
   Fixture f;
   AdminHooks h;
   h.snapshot = [&f] { return f.snap; };
-  h.bound_listeners = [] {
+  h.bound_listeners = [&f] {
     return std::map<std::string, rt::SocketAddress>{
-        {"127.0.0.1:0", *rt::SocketAddress::parse("127.0.0.1:18080")}};
+        {f.snap->listeners[0]->key, *rt::SocketAddress::parse("127.0.0.1:18080")}};
   };
   AdminServer s(f.loop, std::move(h));
   json j = json::parse(s.handle("GET", "/api/v1/listeners", "").body);
