@@ -35,7 +35,8 @@ constexpr int kBacklog = 4096;
 struct Conn {
   rt::TcpStream* stream = nullptr;
   bool evicted = false;
-  Conn* prev = nullptr;  // idle list links; null when not idle
+  uint64_t idle_since = 0;  // loop iteration it became idle
+  Conn* prev = nullptr;     // idle list links; null when not idle
   Conn* next = nullptr;
 };
 
@@ -59,6 +60,7 @@ struct Core : std::enable_shared_from_this<Core> {
 
   void set_idle(Conn& c) {
     if (c.prev || c.evicted) return;
+    c.idle_since = loop.iterations();
     c.prev = idle.prev;
     c.next = &idle;
     idle.prev->next = &c;
@@ -70,9 +72,10 @@ struct Core : std::enable_shared_from_this<Core> {
     c.next->prev = c.prev;
     c.prev = c.next = nullptr;
   }
-  // Closes the oldest idle connection (its coroutine sees EOF and ends); false if none.
+  // Closes the oldest idle connection (its coroutine sees EOF and ends); false if none. One
+  // that became idle in this turn of the loop is spared: its request may be waiting unread.
   bool evict_oldest_idle() {
-    if (idle.next == &idle) return false;
+    if (idle.next == &idle || idle.next->idle_since >= loop.iterations()) return false;
     Conn& c = *idle.next;
     set_busy(c);
     c.evicted = true;
@@ -304,7 +307,7 @@ Result<rt::SocketAddress> AdminServer::listen(const rt::SocketAddress& addr) {
   // a spare serves the connection, and the oldest idle admin connection is closed for the next.
   opts.on_exhausted = rt::AcceptOptions::OnExhausted::kServe;
   Core* c = &core;
-  opts.on_exhausted_hook = [c] { c->evict_oldest_idle(); };
+  opts.on_spare_hook = [c] { c->evict_oldest_idle(); };
   core.acceptor = std::make_unique<rt::Acceptor>(
       std::move(*l), core.reserve, core.counters.accept,
       [c](rt::TcpStream s) { on_accept(c, std::move(s)); }, std::move(opts));

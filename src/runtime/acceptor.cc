@@ -59,7 +59,6 @@ class BackoffAwaiter {
 // hand it over), repeat while there are pending connections and spares. True when the backlog
 // was emptied (the next accept waits for a new connection, so there is nothing to spin on).
 bool use_reserve(State& st) {
-  if (st.options.on_exhausted_hook) st.options.on_exhausted_hook();
   const bool serve = st.options.on_exhausted == AcceptOptions::OnExhausted::kServe;
   for (int i = 0; i < st.options.max_per_round && !st.closed; ++i) {
     if (!st.reserve->release_one()) break;  // no spare left: only the back-off helps
@@ -72,7 +71,9 @@ bool use_reserve(State& st) {
       return drained;  // else the freed slot was taken meanwhile (another thread)
     }
     if (serve) {
-      // The slot now belongs to the connection; the reserve refills as descriptors free up.
+      // The slot now belongs to the connection; the reserve refills as descriptors free up
+      // (sooner when the hook closes something).
+      if (st.options.on_spare_hook) st.options.on_spare_hook();
       auto s = detail::adopt_accepted(st.loop, fd, peer);
       if (s) st.handler(std::move(*s));
     } else {

@@ -44,9 +44,9 @@ struct AcceptOptions {
   int64_t backoff_min_ms = 10;  // after a failed accept; doubles while failures go on
   int64_t backoff_max_ms = 500;
   int max_per_round = 64;  // connections shed or served per exhaustion
-  // Called when descriptors run out, before the reserve is used (the admin closes its oldest
-  // idle connection).
-  std::function<void()> on_exhausted_hook;
+  // kServe: called for each connection a spare descriptor admits, before it is handed over
+  // (the admin closes its oldest idle connection to give a descriptor back).
+  std::function<void()> on_spare_hook;
 };
 
 class Acceptor {

@@ -72,7 +72,7 @@ struct Fixture {
   std::string next_yaml;  // what the fake reload loads
   std::unique_ptr<AdminServer> server;
 
-  explicit Fixture(std::string_view yaml = kYaml, int n = 2) {
+  explicit Fixture(std::string_view yaml = kYaml, int n = 2, AdminLimits limits = {}) {
     std::string err;
     snap = proxy::build_snapshot(load(yaml), nullptr, err);
     EXPECT_TRUE(snap) << err;
@@ -86,7 +86,7 @@ struct Fixture {
     h.ready = [this] { return ready; };
     h.reload = [this] { return answered(reload()); };
     h.version = "9.9.9-test";
-    server = std::make_unique<AdminServer>(loop, std::move(h));
+    server = std::make_unique<AdminServer>(loop, std::move(h), limits);
   }
 
   ~Fixture() {
