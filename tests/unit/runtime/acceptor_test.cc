@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <memory>
 #include <vector>
 
 #include "fd_exhaustion.h"
@@ -45,6 +46,29 @@ Acceptor::Handler keep_into(Accepted* out) {
   return [out](TcpStream s) { out->streams.push_back(std::move(s)); };
 }
 
+// An acceptor on 127.0.0.1:0 with `spares` spare descriptors, keeping what it accepts.
+struct Rig {
+  EventLoop loop;
+  FdReserve reserve;
+  AcceptCounters counters;
+  Accepted got;
+  std::unique_ptr<Acceptor> acceptor;
+  SocketAddress addr;
+
+  explicit Rig(int spares, AcceptOptions opts = {}) : reserve(spares) {
+    auto l = TcpListener::bind(loop, *SocketAddress::parse("127.0.0.1:0"));
+    EXPECT_TRUE(l);
+    acceptor = std::make_unique<Acceptor>(std::move(*l), reserve, counters, keep_into(&got),
+                                          std::move(opts));
+    addr = acceptor->local_address();
+  }
+  ~Rig() {
+    acceptor->close();
+    loop.run_deferred();  // the cancelled coroutine finishes (LeakSanitizer checks its frame)
+  }
+  uint64_t emfile() const { return counters.errors[size_t(AcceptError::kEmfile)].get(); }
+};
+
 // Turns the loop (1 ms steps) until cond() holds or `max_ms` loop turns passed.
 template <class Cond>
 Task<bool> wait_until(EventLoop* loop, Cond cond, int max_ms) {
@@ -52,31 +76,23 @@ Task<bool> wait_until(EventLoop* loop, Cond cond, int max_ms) {
   co_return cond();
 }
 
-Task<void> hand_over(EventLoop* loop, SocketAddress addr, Accepted* got, bool* ok) {
-  int c = connect_blocking(addr);
+Task<void> hand_over(Rig* rig, bool* ok) {
+  int c = connect_blocking(rig->addr);
   *ok = c >= 0 && co_await wait_until(
-                      loop, [got] { return got->streams.size() == 1; }, 3000);
+                      &rig->loop, [rig] { return rig->got.streams.size() == 1; }, 3000);
   if (c >= 0) ::close(c);
-  loop->stop();
+  rig->loop.stop();
 }
 
 TEST(Acceptor, HandsEachConnectionToTheHandler) {
-  EventLoop loop;
-  auto l = TcpListener::bind(loop, *SocketAddress::parse("127.0.0.1:0"));
-  ASSERT_TRUE(l);
-  FdReserve reserve(1);
-  AcceptCounters counters;
-  Accepted got;
-  Acceptor a(std::move(*l), reserve, counters, keep_into(&got));
+  Rig rig(1);
   bool ok = false;
-  spawn(hand_over(&loop, a.local_address(), &got, &ok));
-  loop.run();
+  spawn(hand_over(&rig, &ok));
+  rig.loop.run();
   EXPECT_TRUE(ok);
-  ASSERT_EQ(got.streams.size(), 1u);
-  EXPECT_EQ(got.streams[0].peer().ip(), "127.0.0.1");
-  for (const auto& e : counters.errors) EXPECT_EQ(e.get(), 0u);
-  a.close();
-  loop.run_deferred();
+  ASSERT_EQ(rig.got.streams.size(), 1u);
+  EXPECT_EQ(rig.got.streams[0].peer().ip(), "127.0.0.1");
+  for (const auto& e : rig.counters.errors) EXPECT_EQ(e.get(), 0u);
 }
 
 struct ShedResult {
@@ -86,53 +102,45 @@ struct ShedResult {
   bool recovered = false;
 };
 
-Task<void> shed_then_recover(EventLoop* loop, SocketAddress addr, AcceptCounters* counters,
-                             Accepted* got, ShedResult* out) {
+Task<void> shed_then_recover(Rig* rig, ShedResult* out) {
   int clients[3];
-  for (int& c : clients) c = connect_blocking(addr);
+  for (int& c : clients) c = connect_blocking(rig->addr);
   {
     testing::FdExhaustion full;
     // Three connections wait in the backlog while no descriptor is free.
     out->shed_all = co_await wait_until(
-        loop, [counters] { return counters->shed.get() == 3; }, 3000);
+        &rig->loop, [rig] { return rig->counters.shed.get() == 3; }, 3000);
     // A few more turns: a spinning acceptor would count an error on every one of them.
-    co_await sleep_for(*loop, 50);
-    out->errors_while_exhausted = counters->errors[size_t(AcceptError::kEmfile)].get();
+    co_await sleep_for(rig->loop, 50);
+    out->errors_while_exhausted = rig->emfile();
   }
   for (int i = 0; i < 3; ++i) {
     out->reads[i] = clients[i] >= 0 ? first_read(clients[i]) : -1000;
     if (clients[i] >= 0) ::close(clients[i]);
   }
-  // Descriptors are back: the next connection is served (after the back-off at most).
-  int c = connect_blocking(addr);
+  // Descriptors are back: the next connection is served.
+  int c = connect_blocking(rig->addr);
   out->recovered = co_await wait_until(
-      loop, [got] { return got->streams.size() == 1; }, 3000);
+      &rig->loop, [rig] { return rig->got.streams.size() == 1; }, 3000);
   if (c >= 0) ::close(c);
-  loop->stop();
+  rig->loop.stop();
 }
 
 TEST(Acceptor, OutOfDescriptorsShedsPendingConnectionsCountsAndRecovers) {
-  EventLoop loop;
-  auto l = TcpListener::bind(loop, *SocketAddress::parse("127.0.0.1:0"));
-  ASSERT_TRUE(l);
-  FdReserve reserve(1);
-  ASSERT_EQ(reserve.held(), 1);
-  AcceptCounters counters;
-  Accepted got;
-  Acceptor a(std::move(*l), reserve, counters, keep_into(&got));
+  Rig rig(1);
+  ASSERT_EQ(rig.reserve.held(), 1);
   ShedResult r;
-  spawn(shed_then_recover(&loop, a.local_address(), &counters, &got, &r));
-  loop.run();
+  spawn(shed_then_recover(&rig, &r));
+  rig.loop.run();
 
-  EXPECT_TRUE(r.shed_all) << "shed " << counters.shed.get();
+  EXPECT_TRUE(r.shed_all) << "shed " << rig.counters.shed.get();
   for (int read : r.reads) EXPECT_EQ(read, 0) << "each pending client gets a clean close";
-  // One failed accept drained the backlog; the back-off kept it from failing again and again.
+  // One failed accept drained the backlog; then the acceptor waited for the next connection
+  // instead of failing again and again.
   EXPECT_EQ(r.errors_while_exhausted, 1u);
   EXPECT_TRUE(r.recovered);
-  EXPECT_EQ(counters.shed.get(), 3u);
-  EXPECT_EQ(reserve.held(), 1) << "the spare is taken back after shedding";
-  a.close();
-  loop.run_deferred();
+  EXPECT_EQ(rig.counters.shed.get(), 3u);
+  EXPECT_EQ(rig.reserve.held(), 1) << "the spare is taken back after shedding";
 }
 
 struct BackoffResult {
@@ -141,83 +149,60 @@ struct BackoffResult {
   bool served_after = false;
 };
 
-Task<void> back_off_without_spare(EventLoop* loop, SocketAddress addr, AcceptCounters* counters,
-                                  Accepted* got, BackoffResult* out) {
-  const auto emfile = [counters] { return counters->errors[size_t(AcceptError::kEmfile)].get(); };
-  int c = connect_blocking(addr);
+Task<void> back_off_without_spare(Rig* rig, BackoffResult* out) {
+  int c = connect_blocking(rig->addr);
   {
     testing::FdExhaustion full;
     co_await wait_until(
-        loop, [&emfile] { return emfile() >= 1; }, 3000);
-    out->first_error_ms = loop->now_ms();
+        &rig->loop, [rig] { return rig->emfile() >= 1; }, 3000);
+    out->first_error_ms = rig->loop.now_ms();
     co_await wait_until(
-        loop, [&emfile] { return emfile() >= 4; }, 3000);
-    out->fourth_error_ms = loop->now_ms();
+        &rig->loop, [rig] { return rig->emfile() >= 4; }, 3000);
+    out->fourth_error_ms = rig->loop.now_ms();
   }
   // Without a spare the connection waited in the backlog; it is served once descriptors free.
   out->served_after = co_await wait_until(
-      loop, [got] { return got->streams.size() == 1; }, 3000);
+      &rig->loop, [rig] { return rig->got.streams.size() == 1; }, 3000);
   if (c >= 0) ::close(c);
-  loop->stop();
+  rig->loop.stop();
 }
 
 TEST(Acceptor, WithoutASpareItBacksOffOnATimer) {
-  EventLoop loop;
-  auto l = TcpListener::bind(loop, *SocketAddress::parse("127.0.0.1:0"));
-  ASSERT_TRUE(l);
-  FdReserve none(0);
-  AcceptCounters counters;
-  Accepted got;
-  AcceptOptions opts;
-  opts.backoff_min_ms = 10;
-  opts.backoff_max_ms = 40;
-  Acceptor a(std::move(*l), none, counters, keep_into(&got), opts);
+  Rig rig(0, AcceptOptions{.backoff_min_ms = 10, .backoff_max_ms = 40});
   BackoffResult r;
-  spawn(back_off_without_spare(&loop, a.local_address(), &counters, &got, &r));
-  loop.run();
+  spawn(back_off_without_spare(&rig, &r));
+  rig.loop.run();
   ASSERT_GE(r.first_error_ms, 0);
   // The second, third and fourth tries come after 10, 20 and 40 ms of back-off (70 ms; the
   // bound leaves room for the loop's cached clock): a spinning loop fails four times at once.
   EXPECT_GE(r.fourth_error_ms - r.first_error_ms, 40);
   EXPECT_TRUE(r.served_after);
-  EXPECT_EQ(counters.shed.get(), 0u);
-  a.close();
-  loop.run_deferred();
+  EXPECT_EQ(rig.counters.shed.get(), 0u);
 }
 
-Task<void> close_while_backing_off(EventLoop* loop, SocketAddress addr, AcceptCounters* counters,
-                                   Acceptor* a, int* client) {
-  *client = connect_blocking(addr);
+Task<void> close_while_backing_off(Rig* rig, int* client) {
+  *client = connect_blocking(rig->addr);
   {
     testing::FdExhaustion full;
     co_await wait_until(
-        loop, [counters] { return counters->errors[size_t(AcceptError::kEmfile)].get() >= 1; },
-        3000);
+        &rig->loop, [rig] { return rig->emfile() >= 1; }, 3000);
   }
-  a->close();  // while it sleeps (1 s back-off): the coroutine must still end
-  loop->stop();
+  rig->acceptor->close();  // while it sleeps (1 s back-off): the coroutine must still end
+  rig->loop.stop();
 }
 
 TEST(Acceptor, CloseEndsTheLoopWhileItBacksOff) {
-  EventLoop loop;
-  auto l = TcpListener::bind(loop, *SocketAddress::parse("127.0.0.1:0"));
-  ASSERT_TRUE(l);
-  FdReserve none(0);
-  AcceptCounters counters;
-  Accepted got;
-  AcceptOptions opts;
-  opts.backoff_min_ms = 1000;
-  Acceptor a(std::move(*l), none, counters, keep_into(&got), opts);
+  Rig rig(0, AcceptOptions{.backoff_min_ms = 1000});
   int client = -1;
-  spawn(close_while_backing_off(&loop, a.local_address(), &counters, &a, &client));
-  loop.run();
-  EXPECT_FALSE(a.is_open());
-  EXPECT_GE(counters.errors[size_t(AcceptError::kEmfile)].get(), 1u);
+  spawn(close_while_backing_off(&rig, &client));
+  rig.loop.run();
+  EXPECT_FALSE(rig.acceptor->is_open());
+  EXPECT_GE(rig.emfile(), 1u);
   // The cancelled back-off resumes on a deferred turn and the frame is freed (LeakSanitizer
   // reports it otherwise).
-  loop.run_deferred();
+  rig.loop.run_deferred();
   if (client >= 0) ::close(client);
-  EXPECT_TRUE(got.streams.empty());
+  EXPECT_TRUE(rig.got.streams.empty());
 }
 
 TEST(Acceptor, ClassifiesErrors) {
