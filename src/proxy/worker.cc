@@ -103,12 +103,6 @@ void Worker::install(std::shared_ptr<const ProxySnapshot> snap, ListenerFds fres
   }
 }
 
-std::vector<std::string> Worker::listening() const {
-  std::vector<std::string> keys;
-  for (const auto& [key, a] : acceptors_) keys.push_back(key);
-  return keys;
-}
-
 void Worker::start() {
   thread_ = std::thread([this] { loop_.run(); });
 }

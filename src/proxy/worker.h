@@ -67,8 +67,6 @@ class Worker {
   // served from `fresh`, the sockets the control thread opened for them (all or nothing,
   // before any worker changed). Sockets left in `fresh` (e.g. while draining) are closed.
   void install(std::shared_ptr<const ProxySnapshot> snap, ListenerFds fresh);
-  // Loop thread: the listener keys this worker accepts on now.
-  std::vector<std::string> listening() const;
 
   void start();  // runs the loop on a new thread
   void join();
