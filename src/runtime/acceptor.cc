@@ -86,6 +86,18 @@ bool use_reserve(State& st) {
   return false;
 }
 
+// Errors are told apart by category address and value, with no call on an error_category:
+// out of descriptors, UBSan's first check of an object with a vtable (any member call) needs
+// a descriptor itself and would report a false error.
+bool errno_category(const std::error_code& ec) {
+  const std::error_category* c = &ec.category();
+  return c == &std::system_category() || c == &std::generic_category();
+}
+
+bool listener_closed(const std::error_code& ec) {
+  return errno_category(ec) && (ec.value() == ECANCELED || ec.value() == EBADF);
+}
+
 Task<void> accept_loop(std::shared_ptr<State> st) {
   int64_t backoff_ms = 0;
   for (;;) {
@@ -97,8 +109,7 @@ Task<void> accept_loop(std::shared_ptr<State> st) {
       st->handler(std::move(*s));
       continue;
     }
-    if (s.error() == std::errc::operation_canceled || s.error() == std::errc::bad_file_descriptor)
-      co_return;  // the listener was closed
+    if (listener_closed(s.error())) co_return;
     const AcceptError kind = classify_accept_error(s.error());
     st->counters->errors[size_t(kind)].inc();
     if ((kind == AcceptError::kEmfile || kind == AcceptError::kEnfile) && use_reserve(*st)) {
@@ -130,8 +141,7 @@ std::string_view accept_error_name(AcceptError e) {
 }
 
 AcceptError classify_accept_error(const std::error_code& ec) {
-  if (ec.category() != std::system_category() && ec.category() != std::generic_category())
-    return AcceptError::kOther;
+  if (!errno_category(ec)) return AcceptError::kOther;
   switch (ec.value()) {
     case EMFILE:
       return AcceptError::kEmfile;
