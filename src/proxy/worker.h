@@ -1,8 +1,8 @@
-// Worker: one thread, one event loop, and everything it owns: its SO_REUSEPORT listeners, the
-// per-worker view of each cluster (balancer state, connection pools), its stats shard and
-// buffers. Shared-nothing: other threads talk to it only through loop().post().
-// Thread contract: members are touched only on the worker's thread, except `stats` (see
-// stats.h) and the read-only atomics noted below.
+// Worker: one thread, one event loop, and everything it owns: its SO_REUSEPORT listeners and
+// their acceptors, the per-worker view of each cluster (balancer state, connection pools), its
+// stats shard and buffers. Shared-nothing: other threads talk to it only through loop().post().
+// Thread contract: members are touched only on the worker's thread, except `stats`,
+// `accept_counters` (single-writer counters) and the read-only atomics noted below.
 #pragma once
 
 #include <atomic>
@@ -18,7 +18,10 @@
 #include "proxy/access_log.h"
 #include "proxy/snapshot.h"
 #include "proxy/stats.h"
+#include "runtime/acceptor.h"
 #include "runtime/event_loop.h"
+#include "runtime/fd_reserve.h"
+#include "runtime/listen_socket.h"
 #include "runtime/tcp.h"
 #include "upstream/cluster.h"
 
@@ -40,6 +43,10 @@ struct SessionEntry {
   SessionEntry* next = nullptr;
 };
 
+// Listening sockets the control thread opened for one worker, by listener key: the worker
+// registers them with its loop when it installs the snapshot that names them.
+using ListenerFds = std::map<std::string, rt::OwnedFd>;
+
 class Worker {
  public:
   explicit Worker(int id);
@@ -52,18 +59,17 @@ class Worker {
   WorkerStats& stats() { return stats_; }
   BufferPool& buffers() { return buffers_; }
   AccessLog& access_log() { return access_log_; }
+  const rt::AcceptCounters& accept_counters() const { return accept_counters_; }
   const std::shared_ptr<WorkerGeneration>& generation() const { return gen_; }
   bool draining() const { return draining_; }
   uint64_t next_random() { return rng_.next(); }
   SplitMix64& rng() { return rng_; }
 
-  // Loop thread (or before the thread starts): switches to a new snapshot, opening listeners
-  // that are new and closing the ones that are gone. `bound` gives each listener key's
-  // concrete address (port 0 resolved once by the server).
-  void install(std::shared_ptr<const ProxySnapshot> snap,
-               const std::map<std::string, rt::SocketAddress>& bound);
-  // Binds one listener socket (start-up; called before the thread starts). Errors name it.
-  Result<rt::SocketAddress> bind_listener(const std::string& key, const rt::SocketAddress& addr);
+  // Loop thread (or before the thread starts): switches to a new snapshot. Listeners it keeps
+  // keep their sockets (no connection is dropped); those it removes are closed; new ones are
+  // served from `fresh`, the sockets the control thread opened for them (all or nothing,
+  // before any worker changed). Sockets left in `fresh` (e.g. while draining) are closed.
+  void install(std::shared_ptr<const ProxySnapshot> snap, ListenerFds fresh);
 
   void start();  // runs the loop on a new thread
   void join();
@@ -83,14 +89,16 @@ class Worker {
   void session_closed(SessionEntry& e);
 
  private:
-  void spawn_acceptor(const std::string& key);
+  // An accepted connection: ACL, then the handler of the listener's protocol.
+  void on_accept(const std::string& key, rt::TcpStream s);
 
   int id_;
   rt::EventLoop loop_;
   std::thread thread_;
   std::shared_ptr<WorkerGeneration> gen_;
-  std::map<std::string, std::unique_ptr<rt::TcpListener>> listeners_;  // by key
-  std::set<std::string> acceptors_started_;
+  rt::FdReserve accept_reserve_{1};  // the spare descriptor for EMFILE (acceptor.h)
+  rt::AcceptCounters accept_counters_;
+  std::map<std::string, std::unique_ptr<rt::Acceptor>> acceptors_;  // by listener key
   WorkerStats stats_;
   BufferPool buffers_;
   AccessLog access_log_;

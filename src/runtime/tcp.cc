@@ -16,26 +16,36 @@ namespace detail {
 
 // ---- accept ----
 
-bool AcceptAwaiter::try_accept() {
+int accept_fd(int listen_fd, SocketAddress& peer) {
   for (;;) {
     sockaddr_storage ss;
     socklen_t len = sizeof ss;
     int fd =
-        ::accept4(st_->fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      fd_ = fd;
-      peer_ = SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-      return true;
+      peer = SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+      return fd;
     }
-    if (errno == EINTR || errno == ECONNABORTED) continue;
-    if (errno == EAGAIN) {
-      st_->readable = false;
-      return false;
-    }
-    // EMFILE/ENFILE/ENOBUFS: report; the acceptor backs off and tries again.
-    err_ = std::error_code(errno, std::system_category());
-    return true;
+    if (errno != EINTR && errno != ECONNABORTED) return -1;
   }
+}
+
+Result<TcpStream> adopt_accepted(EventLoop& loop, int fd, const SocketAddress& peer) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return TcpStream::adopt(loop, fd, peer);
+}
+
+bool AcceptAwaiter::try_accept() {
+  fd_ = accept_fd(st_->fd, peer_);
+  if (fd_ >= 0) return true;
+  if (errno == EAGAIN) {
+    st_->readable = false;
+    return false;
+  }
+  // EMFILE/ENFILE/ENOBUFS: reported; the Acceptor sheds, backs off and counts (acceptor.h).
+  err_ = std::error_code(errno, std::system_category());
+  return true;
 }
 
 bool AcceptAwaiter::await_ready() {
@@ -55,9 +65,7 @@ void AcceptAwaiter::ready(IoWaiter* w) {
 
 Result<TcpStream> AcceptAwaiter::await_resume() {
   if (err_) return fail(err_);
-  int one = 1;
-  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return TcpStream::adopt(loop_, fd_, peer_);
+  return adopt_accepted(loop_, fd_, peer_);
 }
 
 }  // namespace detail
@@ -158,22 +166,15 @@ void TcpStream::reset() {
 // ---- TcpListener ----
 
 Result<TcpListener> TcpListener::bind(EventLoop& loop, const SocketAddress& addr, int backlog) {
-  int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail_errno(errno);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (::bind(fd, addr.sa(), addr.len()) != 0 || ::listen(fd, backlog) != 0) {
-    int err = errno;
-    ::close(fd);
-    return fail_errno(err);
-  }
-  IoState* st = loop.add(fd);
-  if (!st) {
-    int err = errno;
-    ::close(fd);
-    return fail_errno(err);
-  }
+  auto fd = open_listen_socket(addr, backlog);
+  if (!fd) return fail(fd.error());
+  return adopt(loop, std::move(*fd));
+}
+
+Result<TcpListener> TcpListener::adopt(EventLoop& loop, OwnedFd fd) {
+  IoState* st = loop.add(fd.get());
+  if (!st) return fail_errno(errno);  // fd closes with `fd`
+  fd.release();
   TcpListener l;
   l.loop_ = &loop;
   l.st_ = st;
@@ -192,12 +193,7 @@ TcpListener& TcpListener::operator=(TcpListener&& o) noexcept {
   return *this;
 }
 
-SocketAddress TcpListener::local_address() const {
-  sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  if (!st_ || getsockname(st_->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
-  return SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-}
+SocketAddress TcpListener::local_address() const { return bound_address(fd()); }
 
 void TcpListener::close() {
   if (st_) {

@@ -11,6 +11,7 @@
 
 #include "base/result.h"
 #include "runtime/event_loop.h"
+#include "runtime/listen_socket.h"
 #include "runtime/socket_address.h"
 #include "runtime/stream.h"
 #include "runtime/task.h"
@@ -75,6 +76,8 @@ class TcpListener {
   TcpListener() = default;
   // Binds with SO_REUSEADDR + SO_REUSEPORT (one listener per worker on the same port).
   static Result<TcpListener> bind(EventLoop& loop, const SocketAddress& addr, int backlog = 4096);
+  // Registers a listening socket opened elsewhere (open_listen_socket) with this loop.
+  static Result<TcpListener> adopt(EventLoop& loop, OwnedFd fd);
   TcpListener(TcpListener&& o) noexcept;
   TcpListener& operator=(TcpListener&& o) noexcept;
   ~TcpListener() { close(); }
@@ -82,6 +85,13 @@ class TcpListener {
   detail::AcceptAwaiter accept() { return {*loop_, st_}; }
   SocketAddress local_address() const;
   bool is_open() const { return st_ != nullptr; }
+  int fd() const { return st_ ? st_->fd : -1; }
+  EventLoop& loop() const { return *loop_; }
+  // The backlog was emptied outside accept() (accept_fd saw EAGAIN): the next accept() waits
+  // for a new connection instead of trying (at EMFILE the kernel fails before it looks).
+  void note_drained() {
+    if (st_) st_->readable = false;
+  }
   // Stops accepting; a coroutine blocked in accept() gets an error.
   void close();
 
@@ -89,6 +99,13 @@ class TcpListener {
   EventLoop* loop_ = nullptr;
   IoState* st_ = nullptr;
 };
+
+namespace detail {
+// One accept4 (non-blocking, close-on-exec) on a listening socket: the fd, or -1 with errno set.
+int accept_fd(int listen_fd, SocketAddress& peer);
+// Wraps a freshly accepted fd as a stream (TCP_NODELAY, registered with the loop).
+Result<TcpStream> adopt_accepted(EventLoop& loop, int fd, const SocketAddress& peer);
+}  // namespace detail
 
 // Connects with a timeout in ms (0 = none). Errors: connection_refused, timed_out, ...
 Task<Result<TcpStream>> connect(EventLoop& loop, SocketAddress addr, int64_t timeout_ms);
