@@ -24,11 +24,15 @@
 namespace cw::proxy {
 
 // What one config snapshot means on one worker. Requests hold a shared_ptr to the generation
-// they started under, so a reload never pulls state from under a request in flight.
+// they started under, so a reload never pulls state from under a request in flight. Clusters
+// are shared: a cluster update (update_cluster) makes a new generation that shares every
+// cluster but the updated one, and requests in flight keep the old one until they finish.
 struct WorkerGeneration {
   std::shared_ptr<const ProxySnapshot> snap;
-  std::vector<std::unique_ptr<upstream::WorkerCluster>> clusters;  // parallel to snap->clusters
-  std::vector<std::vector<RouteStats*>> route_stats;               // [listener][route]
+  // Parallel to snap->clusters (same names, same order). After an update_cluster,
+  // clusters[i]->snapshot() is newer than snap->clusters[i]: the WorkerCluster's is in force.
+  std::vector<std::shared_ptr<upstream::WorkerCluster>> clusters;
+  std::vector<std::vector<RouteStats*>> route_stats;  // [listener][route]
 };
 
 // A client connection the worker tracks so drain can close idle ones.
@@ -60,6 +64,11 @@ class Worker {
   // concrete address (port 0 resolved once by the server).
   void install(std::shared_ptr<const ProxySnapshot> snap,
                const std::map<std::string, rt::SocketAddress>& bound);
+  // Loop thread (the control thread posts it): replaces one cluster's hosts without a config
+  // reload. Makes a new generation sharing every other cluster, with a WorkerCluster built from
+  // the current one (pools, back-off and health carried by key). False, changing nothing, when
+  // the current generation has no cluster of that name (a reload removed it meanwhile).
+  bool update_cluster(std::shared_ptr<const upstream::ClusterSnapshot> cluster);
   // Binds one listener socket (start-up; called before the thread starts). Errors name it.
   Result<rt::SocketAddress> bind_listener(const std::string& key, const rt::SocketAddress& addr);
 
