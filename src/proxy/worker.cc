@@ -54,7 +54,7 @@ void Worker::install(std::shared_ptr<const ProxySnapshot> snap, ListenerFds fres
       }
     }
     auto& cstats = stats_.cluster(snap->clusters[i]->name);
-    gen->clusters.push_back(std::make_unique<upstream::WorkerCluster>(
+    gen->clusters.push_back(std::make_shared<upstream::WorkerCluster>(
         snap->clusters[i], loop_, next_random(), prev, cstats, stats_.registry_mu));
   }
   for (const auto& l : snap->listeners) {
@@ -93,6 +93,26 @@ void Worker::install(std::shared_ptr<const ProxySnapshot> snap, ListenerFds fres
                                 std::move(*listener), accept_reserve_, accept_counters_,
                                 [this, key](rt::TcpStream s) { on_accept(key, std::move(s)); }));
   }
+}
+
+bool Worker::update_cluster(std::shared_ptr<const upstream::ClusterSnapshot> cluster) {
+  if (!gen_) return false;
+  size_t i = 0;
+  while (i < gen_->clusters.size() && gen_->clusters[i]->snapshot().name != cluster->name) ++i;
+  if (i == gen_->clusters.size()) {
+    CW_DEBUG("worker {}: update for cluster {} not in the current config, dropped", id_,
+             cluster->name);
+    return false;
+  }
+  // A copy of the current generation: the same snapshot, routes and clusters (shared), but for
+  // the updated one. The old generation object is untouched for the requests that hold it.
+  auto gen = std::make_shared<WorkerGeneration>(*gen_);
+  auto& cstats = stats_.cluster(cluster->name);
+  gen->clusters[i] = std::make_shared<upstream::WorkerCluster>(
+      std::move(cluster), loop_, next_random(), gen_->clusters[i].get(), cstats,
+      stats_.registry_mu);
+  gen_ = std::move(gen);
+  return true;
 }
 
 void Worker::start() {

@@ -28,11 +28,15 @@
 namespace cw::proxy {
 
 // What one config snapshot means on one worker. Requests hold a shared_ptr to the generation
-// they started under, so a reload never pulls state from under a request in flight.
+// they started under, so a reload never pulls state from under a request in flight. Clusters
+// are shared: a cluster update (update_cluster) makes a new generation that shares every
+// cluster but the updated one, and requests in flight keep the old one until they finish.
 struct WorkerGeneration {
   std::shared_ptr<const ProxySnapshot> snap;
-  std::vector<std::unique_ptr<upstream::WorkerCluster>> clusters;  // parallel to snap->clusters
-  std::vector<std::vector<RouteStats*>> route_stats;               // [listener][route]
+  // Parallel to snap->clusters (same names, same order). After an update_cluster,
+  // clusters[i]->snapshot() is newer than snap->clusters[i]: the WorkerCluster's is in force.
+  std::vector<std::shared_ptr<upstream::WorkerCluster>> clusters;
+  std::vector<std::vector<RouteStats*>> route_stats;  // [listener][route]
 };
 
 // A client connection the worker tracks so drain can close idle ones.
@@ -70,6 +74,11 @@ class Worker {
   // served from `fresh`, the sockets the control thread opened for them (all or nothing,
   // before any worker changed). Sockets left in `fresh` (e.g. while draining) are closed.
   void install(std::shared_ptr<const ProxySnapshot> snap, ListenerFds fresh);
+  // Loop thread (the control thread posts it): replaces one cluster's hosts without a config
+  // reload. Makes a new generation sharing every other cluster, with a WorkerCluster built from
+  // the current one (pools, back-off and health carried by key). False, changing nothing, when
+  // the current generation has no cluster of that name (a reload removed it meanwhile).
+  bool update_cluster(std::shared_ptr<const upstream::ClusterSnapshot> cluster);
 
   void start();  // runs the loop on a new thread
   void join();

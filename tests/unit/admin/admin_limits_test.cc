@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "../runtime/fd_exhaustion.h"
+#include "fd_exhaustion.h"
 #include "admin/admin_server.h"
 #include "fixture.h"
 #include "runtime/tcp.h"
