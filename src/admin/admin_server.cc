@@ -15,6 +15,7 @@
 #include "admin/reply.h"
 #include "base/log.h"
 #include "http/h1/parser.h"
+#include "http/h1/writer.h"
 #include "proxy/errors.h"
 
 namespace cw::admin {
@@ -98,11 +99,8 @@ std::string sanitize_header_value(std::string_view v) {
 std::string wire_response(const Response& r, bool keep_alive, bool head_only) {
   std::string out;
   out.reserve(160 + r.body.size());
-  out += "HTTP/1.1 ";
-  out += std::to_string(r.status);
-  out += ' ';
-  out += http::reason_phrase(r.status);
-  out += "\r\nContent-Type: ";
+  http::h1::write_status_line(1, r.status, {}, out);
+  out += "Content-Type: ";
   out += sanitize_header_value(r.content_type);
   out += "\r\nContent-Length: ";
   out += std::to_string(r.body.size());

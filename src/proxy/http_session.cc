@@ -183,7 +183,7 @@ rt::Task<Next> serve_one(Connection& c, std::shared_ptr<WorkerGeneration> gen,
   ex.spans.parsed_ns = rt::mono_ns();
 
   // ---- route ----
-  ex.route = ls->router.match(req);
+  ex.route = ls->router->match(req);  // an HTTP session serves HTTP listeners only
   ex.spans.routed_ns = rt::mono_ns();
   if (const std::string* rid = req.headers.get("x-request-id"); rid && !rid->empty()) {
     ex.request_id = *rid;

@@ -29,16 +29,11 @@ std::optional<ListenerProtocol> parse_listener_protocol(std::string_view name) {
   return std::nullopt;
 }
 
-namespace {
-config::Listener without_routes(config::Listener l) {
-  l.routes.clear();
-  return l;
-}
-}  // namespace
-
 ListenerSnapshot::ListenerSnapshot(const config::Listener& l, ListenerProtocol p,
                                    const std::vector<std::string>& clusters)
-    : cfg(l), protocol(p), router(p == ListenerProtocol::kHttp ? l : without_routes(l), clusters) {}
+    : cfg(l), protocol(p) {
+  if (p == ListenerProtocol::kHttp) router = std::make_unique<Router>(l, clusters);
+}
 
 std::string listener_key(const config::Listener& l) {
   if (l.listen.port == 0) return l.name + "@" + l.listen.text();

@@ -30,7 +30,7 @@ struct ListenerSnapshot {
   // The identity of a bound socket across reloads: the address text, or for port 0
   // "name@address" (each port-0 listener has a kernel-chosen port of its own, kept by reloads).
   std::string key;
-  Router router;  // HTTP listeners only; other protocols get one with no routes
+  std::unique_ptr<Router> router;  // HTTP listeners only (null for the others)
 
   ListenerSnapshot(const config::Listener& l, ListenerProtocol p,
                    const std::vector<std::string>& clusters);

@@ -58,9 +58,10 @@ void Worker::install(std::shared_ptr<const ProxySnapshot> snap, ListenerFds fres
         snap->clusters[i], loop_, next_random(), prev, cstats, stats_.registry_mu));
   }
   for (const auto& l : snap->listeners) {
-    std::vector<RouteStats*> rs;
-    for (const auto& r : l->router.routes()) {
-      rs.push_back(&stats_.route(l->cfg.name, r->name, r->cfg.cluster));
+    std::vector<RouteStats*> rs;  // empty for listeners without a router (not HTTP)
+    if (l->router) {
+      for (const auto& r : l->router->routes())
+        rs.push_back(&stats_.route(l->cfg.name, r->name, r->cfg.cluster));
     }
     gen->route_stats.push_back(std::move(rs));
   }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/model.h"
+#include "runtime/clock.h"
 #include "runtime/event_loop.h"
 #include "upstream/endpoint_source.h"
 
@@ -43,13 +44,6 @@ inline config::Cluster cluster_config(const std::string& name, const std::string
     c.endpoints.push_back(config::Endpoint{config::Address{e.address.ip(), e.address.port()}, 1});
   }
   return c;
-}
-
-// Fires the loop's timers due `ms` after the loop's cached time, without running the loop.
-// The loop's clock does not move in these tests, so every time is relative to one instant.
-// TODO(lead, on merge): switch to rt::ManualClock + EventLoop::run_once.
-inline void fire_timers_after(rt::EventLoop& loop, int64_t ms) {
-  loop.timers().advance(loop.now_ms() + ms);
 }
 
 }  // namespace cw::upstream::testing
