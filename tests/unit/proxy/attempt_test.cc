@@ -61,7 +61,7 @@ class AttemptTest : public ::testing::Test {
   }
   // Runs the tries to the end (the fakes never wait, so this finishes at once).
   TryResult run() {
-    transform_.emplace(req_, fwd_, "rid", std::string(32, 'a'), std::string(16, 'b'));
+    transform_.emplace(req_, fwd_, "rid", trace_, span_);
     body_.emplace(down_, req_.body.kind != http::BodyKind::kNone);
     ctx_.emplace(TryContext{loop_, buffers_, connector_, *cluster_, lb_, req_, *transform_,
                             req_.body, *body_, spans_, loop_.now_ms() + 1000, 500, 500});
@@ -84,6 +84,8 @@ class AttemptTest : public ::testing::Test {
   upstream::LbContext lb_;
   http::RequestHead req_;
   ForwardedFor fwd_{"192.0.2.1", false, "http", "api"};
+  const std::string trace_ = std::string(32, 'a');
+  const std::string span_ = std::string(16, 'b');
   std::optional<ForwardTransform> transform_;
   std::optional<RequestBody> body_;
   Spans spans_;

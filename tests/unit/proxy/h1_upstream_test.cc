@@ -13,6 +13,10 @@
 namespace cw::proxy {
 namespace {
 
+// The transform keeps views of its ids: they must outlive it.
+const std::string kTrace(32, 'a');
+const std::string kSpan(16, 'b');
+
 class H1UpstreamTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -68,7 +72,7 @@ class H1UpstreamTest : public ::testing::Test {
 TEST_F(H1UpstreamTest, WritesHeadAndBodyInOneGoThenReadsAFramedResponse) {
   H1Upstream c(stream_, buffers_, "POST");
   req_.method = "POST";
-  ForwardTransform t(req_, fwd_, "rid", std::string(32, 'a'), std::string(16, 'b'));
+  ForwardTransform t(req_, fwd_, "rid", kTrace, kSpan);
   ASSERT_TRUE(run(c.send_head(req_, t, {http::BodyKind::kChunked, 0}, "abc", false, 0)));
   ASSERT_TRUE(run(c.send_body("de", true, 0)));
   std::string sent = upstream_received();
@@ -97,7 +101,7 @@ TEST_F(H1UpstreamTest, WritesHeadAndBodyInOneGoThenReadsAFramedResponse) {
 
 TEST_F(H1UpstreamTest, ChunksAlreadyBufferedComeAsOnePiece) {
   H1Upstream c(stream_, buffers_, "GET");
-  ForwardTransform t(req_, fwd_, "rid", std::string(32, 'a'), std::string(16, 'b'));
+  ForwardTransform t(req_, fwd_, "rid", kTrace, kSpan);
   ASSERT_TRUE(run(c.send_head(req_, t, {}, {}, true, 0)));
   upstream_sends(
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n");
@@ -112,7 +116,7 @@ TEST_F(H1UpstreamTest, ChunksAlreadyBufferedComeAsOnePiece) {
 
 TEST_F(H1UpstreamTest, ConnectionCloseOrExtraBytesMakeItNotReusable) {
   H1Upstream c(stream_, buffers_, "GET");
-  ForwardTransform t(req_, fwd_, "rid", std::string(32, 'a'), std::string(16, 'b'));
+  ForwardTransform t(req_, fwd_, "rid", kTrace, kSpan);
   ASSERT_TRUE(run(c.send_head(req_, t, {}, {}, true, 0)));
   upstream_sends("HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\n");
   http::ResponseHead resp;
@@ -125,7 +129,7 @@ TEST_F(H1UpstreamTest, ConnectionCloseOrExtraBytesMakeItNotReusable) {
 
 TEST_F(H1UpstreamTest, BodyUntilCloseEndsAtEofAndIsNotReusable) {
   H1Upstream c(stream_, buffers_, "GET");
-  ForwardTransform t(req_, fwd_, "rid", std::string(32, 'a'), std::string(16, 'b'));
+  ForwardTransform t(req_, fwd_, "rid", kTrace, kSpan);
   ASSERT_TRUE(run(c.send_head(req_, t, {}, {}, true, 0)));
   upstream_sends("HTTP/1.1 200 OK\r\n\r\nall of it");
   ::shutdown(peer_, SHUT_WR);
@@ -145,7 +149,7 @@ TEST_F(H1UpstreamTest, BodyUntilCloseEndsAtEofAndIsNotReusable) {
 
 TEST_F(H1UpstreamTest, TruncatedBodyIsAReset) {
   H1Upstream c(stream_, buffers_, "GET");
-  ForwardTransform t(req_, fwd_, "rid", std::string(32, 'a'), std::string(16, 'b'));
+  ForwardTransform t(req_, fwd_, "rid", kTrace, kSpan);
   ASSERT_TRUE(run(c.send_head(req_, t, {}, {}, true, 0)));
   upstream_sends("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort");
   ::shutdown(peer_, SHUT_WR);
@@ -159,7 +163,7 @@ TEST_F(H1UpstreamTest, TruncatedBodyIsAReset) {
 
 TEST_F(H1UpstreamTest, CloseBeforeAnyByteIsNotAStartedResponse) {
   H1Upstream c(stream_, buffers_, "GET");
-  ForwardTransform t(req_, fwd_, "rid", std::string(32, 'a'), std::string(16, 'b'));
+  ForwardTransform t(req_, fwd_, "rid", kTrace, kSpan);
   ASSERT_TRUE(run(c.send_head(req_, t, {}, {}, true, 0)));
   ::shutdown(peer_, SHUT_WR);
   http::ResponseHead resp;
@@ -171,7 +175,7 @@ TEST_F(H1UpstreamTest, CloseBeforeAnyByteIsNotAStartedResponse) {
 
 TEST_F(H1UpstreamTest, MalformedHeadIsBadMessage) {
   H1Upstream c(stream_, buffers_, "GET");
-  ForwardTransform t(req_, fwd_, "rid", std::string(32, 'a'), std::string(16, 'b'));
+  ForwardTransform t(req_, fwd_, "rid", kTrace, kSpan);
   ASSERT_TRUE(run(c.send_head(req_, t, {}, {}, true, 0)));
   upstream_sends("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
   http::ResponseHead resp;
@@ -184,7 +188,7 @@ TEST_F(H1UpstreamTest, MalformedHeadIsBadMessage) {
 TEST_F(H1UpstreamTest, HeadResponseHasNoBody) {
   H1Upstream c(stream_, buffers_, "HEAD");
   req_.method = "HEAD";
-  ForwardTransform t(req_, fwd_, "rid", std::string(32, 'a'), std::string(16, 'b'));
+  ForwardTransform t(req_, fwd_, "rid", kTrace, kSpan);
   ASSERT_TRUE(run(c.send_head(req_, t, {}, {}, true, 0)));
   upstream_sends("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
   http::ResponseHead resp;
