@@ -1,4 +1,5 @@
-// Admin listener plumbing: accept loop, one coroutine per connection, HTTP/1.1 framing with our
+// Admin listener plumbing: the runtime's Acceptor, admission under the connection limit (the
+// oldest idle connection makes room), one coroutine per connection, HTTP/1.1 framing with our
 // own codec (head deadline, Content-Length bodies, keep-alive, idle timeout). Endpoints live in
 // dispatch.cc. Thread contract: see admin_server.h.
 #include "admin/admin_server.h"
@@ -8,18 +9,18 @@
 #include <algorithm>
 #include <optional>
 #include <set>
+#include <utility>
 
 #include "admin/dispatch.h"
 #include "admin/reply.h"
 #include "base/log.h"
 #include "http/h1/parser.h"
+#include "http/h1/writer.h"
 #include "proxy/errors.h"
 
 namespace cw::admin {
 namespace {
 
-constexpr int64_t kHeadTimeoutMs = 10'000;  // whole head (and then body) within this
-constexpr int64_t kIdleTimeoutMs = 60'000;  // keep-alive wait for the next request
 constexpr int64_t kWriteTimeoutMs = 10'000;
 constexpr int64_t kLingerMs = 1'000;  // draining a refused client before closing
 constexpr size_t kMaxHeadBytes = 64 * 1024;
@@ -27,17 +28,64 @@ constexpr size_t kMaxHeaders = 100;
 constexpr size_t kMaxBodyBytes = 1024 * 1024;
 constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kMaxLingerBytes = 256 * 1024;
+constexpr int kReserveFds = 2;  // spares the acceptor serves with at EMFILE
+constexpr int kBacklog = 4096;
+
+// One open connection. Idle ones (waiting for a request, nothing buffered) are also on the
+// idle list, oldest first, so a full listener can close the one that has waited longest.
+struct Conn {
+  rt::TcpStream* stream = nullptr;
+  bool evicted = false;
+  uint64_t idle_since = 0;  // loop iteration it became idle
+  Conn* prev = nullptr;     // idle list links; null when not idle
+  Conn* next = nullptr;
+};
 
 // Shared by the server object and its coroutines, so a connection that wakes after
 // AdminServer is gone finds `closed` set instead of freed memory.
-struct Core {
-  Core(rt::EventLoop& l, AdminHooks h) : loop(l), hooks(std::move(h)) {}
+struct Core : std::enable_shared_from_this<Core> {
+  Core(rt::EventLoop& l, AdminHooks h, AdminLimits lim)
+      : loop(l), hooks(std::move(h)), limits(lim) {
+    idle.prev = idle.next = &idle;
+  }
   rt::EventLoop& loop;
   AdminHooks hooks;
-  rt::TcpListener listener;
+  AdminLimits limits;
+  AdminCounters counters;
+  rt::FdReserve reserve{kReserveFds};
+  std::unique_ptr<rt::Acceptor> acceptor;
   bool closed = false;
-  std::set<rt::TcpStream*> conns;  // open connections, for close()
-  uint64_t refused = 0;            // accepted over kMaxConnections and closed at once
+  std::set<Conn*> conns;  // open connections, for close()
+  size_t evicting = 0;    // of conns: closed for room, not finished yet
+  Conn idle;              // sentinel of the idle list (next = oldest)
+
+  void set_idle(Conn& c) {
+    if (c.prev || c.evicted) return;
+    c.idle_since = loop.iterations();
+    c.prev = idle.prev;
+    c.next = &idle;
+    idle.prev->next = &c;
+    idle.prev = &c;
+  }
+  void set_busy(Conn& c) {
+    if (!c.prev) return;
+    c.prev->next = c.next;
+    c.next->prev = c.prev;
+    c.prev = c.next = nullptr;
+  }
+  // Closes the oldest idle connection (its coroutine sees EOF and ends); false if none. One
+  // that became idle in this turn of the loop is spared: its request may be waiting unread.
+  bool evict_oldest_idle() {
+    if (idle.next == &idle || idle.next->idle_since >= loop.iterations()) return false;
+    Conn& c = *idle.next;
+    set_busy(c);
+    c.evicted = true;
+    ++evicting;
+    counters.evicted.inc();
+    if (c.stream->is_open()) ::shutdown(c.stream->fd(), SHUT_RDWR);
+    return true;
+  }
+  size_t admitted() const { return conns.size() - evicting; }
 };
 
 std::string sanitize_header_value(std::string_view v) {
@@ -51,11 +99,8 @@ std::string sanitize_header_value(std::string_view v) {
 std::string wire_response(const Response& r, bool keep_alive, bool head_only) {
   std::string out;
   out.reserve(160 + r.body.size());
-  out += "HTTP/1.1 ";
-  out += std::to_string(r.status);
-  out += ' ';
-  out += http::reason_phrase(r.status);
-  out += "\r\nContent-Type: ";
+  http::h1::write_status_line(1, r.status, {}, out);
+  out += "Content-Type: ";
   out += sanitize_header_value(r.content_type);
   out += "\r\nContent-Length: ";
   out += std::to_string(r.body.size());
@@ -83,7 +128,10 @@ enum class ReadOutcome { kData, kEof, kTimeout, kError };
 
 rt::Task<void> serve_conn(std::shared_ptr<Core> core, rt::TcpStream s) {
   rt::EventLoop& loop = core->loop;
-  core->conns.insert(&s);
+  const AdminLimits& lim = core->limits;
+  Conn self{&s};
+  core->conns.insert(&self);
+  core->counters.connections.inc();
   std::string buf;
   http::RequestHead req;
   const http::h1::ParseLimits limits{kMaxHeadBytes, kMaxHeaders};
@@ -93,14 +141,17 @@ rt::Task<void> serve_conn(std::shared_ptr<Core> core, rt::TcpStream s) {
     if (core->closed) break;
     if (buf.empty()) {
       // Nothing buffered: wait without a read, up to the head timeout for a new connection and
-      // the idle timeout between keep-alive requests.
-      auto r = co_await s.wait_readable(loop.now_ms() + (first ? kHeadTimeoutMs : kIdleTimeoutMs));
-      if (!r || core->closed) break;
+      // the idle timeout between keep-alive requests. Idle meanwhile: first to go when full.
+      core->set_idle(self);
+      auto r = co_await s.wait_readable(loop.now_ms() +
+                                        (first ? lim.header_read_timeout_ms : lim.idle_timeout_ms));
+      core->set_busy(self);
+      if (!r || core->closed || self.evicted) break;
     }
     first = false;
 
     // ---- head ----
-    int64_t deadline = loop.now_ms() + kHeadTimeoutMs;
+    int64_t deadline = loop.now_ms() + lim.header_read_timeout_ms;
     http::h1::ParseResult pr;
     size_t scan = 0;
     ReadOutcome last = ReadOutcome::kData;
@@ -154,7 +205,7 @@ rt::Task<void> serve_conn(std::shared_ptr<Core> core, rt::TcpStream s) {
         auto w = co_await s.write(kContinue, loop.now_ms() + kWriteTimeoutMs);
         if (!w) break;
       }
-      deadline = loop.now_ms() + kHeadTimeoutMs;
+      deadline = loop.now_ms() + lim.header_read_timeout_ms;
       while (buf.size() < want) {
         const size_t old = buf.size();
         const size_t chunk = std::min(kReadChunk, want - old);
@@ -197,7 +248,7 @@ rt::Task<void> serve_conn(std::shared_ptr<Core> core, rt::TcpStream s) {
 
     // ---- answer ----
     const std::string_view body(buf.data() + pr.consumed, body_len);
-    Response resp = dispatch(core->hooks, req.method, req.target, body);
+    Response resp = co_await dispatch(&core->hooks, &core->counters, req.method, req.target, body);
     const bool keep_alive = req.keep_alive && !core->closed;
     const std::string out = wire_response(resp, keep_alive, req.method == "HEAD");
     auto w = co_await s.write(out, loop.now_ms() + kWriteTimeoutMs);
@@ -205,30 +256,32 @@ rt::Task<void> serve_conn(std::shared_ptr<Core> core, rt::TcpStream s) {
     buf.erase(0, pr.consumed + body_len);
     if (!keep_alive) break;
   }
-  core->conns.erase(&s);
+  core->set_busy(self);
+  if (self.evicted) --core->evicting;
+  core->conns.erase(&self);
+  core->counters.connections.dec();
 }
 
-rt::Task<void> accept_loop(std::shared_ptr<Core> core) {
-  for (;;) {
-    auto s = co_await core->listener.accept();
-    if (core->closed) co_return;
-    if (!s) {
-      if (s.error() == std::errc::operation_canceled || s.error() == std::errc::bad_file_descriptor)
-        co_return;
-      // Out of descriptors or buffers: say so, back off briefly, keep going.
-      CW_WARN("admin: accept failed: {}", s.error().message());
-      co_await rt::sleep_for(core->loop, 50);
-      if (core->closed || !core->listener.is_open()) co_return;
-      continue;
-    }
-    if (core->conns.size() >= AdminServer::kMaxConnections) {
-      ++core->refused;
-      CW_DEBUG("admin: {} connections open; closing one from {}", core->conns.size(),
-               s->peer().text());
-      continue;  // dropping the stream closes it
-    }
-    rt::spawn(serve_conn(core, std::move(*s)));
+// Admission: under the limit, serve; at the limit, the oldest idle connection makes room; with
+// none idle, the new connection is closed (counted).
+void on_accept(Core* core, rt::TcpStream s) {
+  if (core->closed) return;
+  if (core->admitted() >= core->limits.max_connections && !core->evict_oldest_idle()) {
+    core->counters.refused.inc();
+    CW_DEBUG("admin: {} connections open, none idle; closing one from {}", core->conns.size(),
+             s.peer().text());
+    return;  // dropping the stream closes it
   }
+  rt::spawn(serve_conn(core->shared_from_this(), std::move(s)));
+}
+
+// Drives one dispatch to its end for handle(); the state outlives the caller if it suspends.
+struct HandleState {
+  std::optional<Response> response;
+};
+rt::Task<void> handle_now(std::shared_ptr<Core> core, std::string method, std::string target,
+                          std::string body, std::shared_ptr<HandleState> out) {
+  out->response = co_await dispatch(&core->hooks, &core->counters, method, target, body);
 }
 
 }  // namespace
@@ -237,38 +290,51 @@ struct AdminServer::Impl {
   std::shared_ptr<Core> core;
 };
 
-AdminServer::AdminServer(rt::EventLoop& loop, AdminHooks hooks)
-    : impl_(std::make_unique<Impl>(Impl{std::make_shared<Core>(loop, std::move(hooks))})) {}
+AdminServer::AdminServer(rt::EventLoop& loop, AdminHooks hooks, AdminLimits limits)
+    : impl_(std::make_unique<Impl>(Impl{std::make_shared<Core>(loop, std::move(hooks), limits)})) {}
 
 AdminServer::~AdminServer() { close(); }
 
 Result<rt::SocketAddress> AdminServer::listen(const rt::SocketAddress& addr) {
   Core& core = *impl_->core;
-  if (core.closed || core.listener.is_open()) return fail(std::errc::already_connected);
-  auto l = rt::TcpListener::bind(core.loop, addr, 128);
+  if (core.closed || core.acceptor) return fail(std::errc::already_connected);
+  auto l = rt::TcpListener::bind(core.loop, addr, kBacklog);
   if (!l) return fail(l.error());
-  core.listener = std::move(*l);
-  rt::SocketAddress local = core.listener.local_address();
-  rt::spawn(accept_loop(impl_->core));
-  return local;
+  rt::AcceptOptions opts;
+  // Out of descriptors, an operator still gets health, metrics and the reload that fixes it:
+  // a spare serves the connection, and the oldest idle admin connection is closed for the next.
+  opts.on_exhausted = rt::AcceptOptions::OnExhausted::kServe;
+  Core* c = &core;
+  opts.on_spare_hook = [c] { c->evict_oldest_idle(); };
+  core.acceptor = std::make_unique<rt::Acceptor>(
+      std::move(*l), core.reserve, core.counters.accept,
+      [c](rt::TcpStream s) { on_accept(c, std::move(s)); }, std::move(opts));
+  return core.acceptor->local_address();
 }
 
 void AdminServer::close() {
   Core& core = *impl_->core;
   if (core.closed) return;
   core.closed = true;
-  core.listener.close();
+  if (core.acceptor) core.acceptor->close();
   // Wake every connection; each sees `closed` and ends without calling a hook again.
-  for (rt::TcpStream* s : core.conns) {
-    if (s->is_open()) ::shutdown(s->fd(), SHUT_RDWR);
+  for (Conn* c : core.conns) {
+    if (c->stream->is_open()) ::shutdown(c->stream->fd(), SHUT_RDWR);
   }
 }
 
 size_t AdminServer::connections() const { return impl_->core->conns.size(); }
 
+const AdminCounters& AdminServer::counters() const { return impl_->core->counters; }
+
 AdminServer::Response AdminServer::handle(std::string_view method, std::string_view target,
                                           std::string_view body) {
-  return dispatch(impl_->core->hooks, method, target, body);
+  auto out = std::make_shared<HandleState>();
+  rt::spawn(
+      handle_now(impl_->core, std::string(method), std::string(target), std::string(body), out));
+  if (out->response) return std::move(*out->response);
+  return error_reply(503, "pending",
+                     {{"detail", "this request waits for the workers; ask the admin listener"}});
 }
 
 }  // namespace cw::admin

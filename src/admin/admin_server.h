@@ -1,6 +1,8 @@
 // AdminServer: the admin listener (SPEC 6): /healthz, /ready, /metrics, /api/v1/clusters,
 // /api/v1/listeners, /api/v1/config, /api/v1/reload. Serves HTTP/1.1 with our own codec on the
-// control thread's loop; reads workers' stats shards without stopping them.
+// control thread's loop, accepting with the runtime's Acceptor; bounded (connection limit that
+// closes the oldest idle connection first, header-read and keep-alive idle timeouts); reads
+// workers' stats shards without stopping them.
 // Thread contract: constructed and run on the control thread; hooks are called there.
 #pragma once
 
@@ -11,11 +13,14 @@
 #include <utility>
 #include <vector>
 
+#include "base/counter.h"
 #include "base/result.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
+#include "runtime/acceptor.h"
 #include "runtime/event_loop.h"
 #include "runtime/socket_address.h"
+#include "runtime/task.h"
 #include "runtime/tcp.h"
 
 namespace cw::admin {
@@ -24,14 +29,17 @@ struct ReloadOutcome {
   bool ok = false;
   std::vector<std::string> errors;  // formatted "file:line:col: key: message"
   uint64_t generation = 0;          // the snapshot generation now serving
+  int workers_pending = 0;          // ok, but these workers did not acknowledge it in time
 };
 
 struct AdminHooks {
   std::vector<proxy::Worker*> workers;
   // The snapshot workers are being given now.
   std::function<std::shared_ptr<const proxy::ProxySnapshot>()> snapshot;
-  // Loads the config file again and applies it; a bad config changes nothing.
-  std::function<ReloadOutcome()> reload;
+  // Loads the config file again and applies it; a bad config changes nothing. A coroutine:
+  // the admin connection waits for it (the workers' acknowledgements) while the control loop
+  // keeps serving.
+  std::function<rt::Task<ReloadOutcome>()> reload;
   // True once every listener is up and the process is not draining.
   std::function<bool()> ready;
   std::string version;
@@ -40,9 +48,25 @@ struct AdminHooks {
   std::function<std::map<std::string, rt::SocketAddress>()> bound_listeners;
 };
 
+struct AdminLimits {
+  // Open connections at most; when full, the oldest idle one (waiting for a request) is closed
+  // to admit the new one, and without an idle one the new one is closed.
+  size_t max_connections = 4096;
+  int64_t header_read_timeout_ms = 5'000;  // the whole head (then the body) within this
+  int64_t idle_timeout_ms = 5'000;         // keep-alive wait for the next request
+};
+
+// The admin listener's own counters (shown in /metrics). Control thread writes; any reads.
+struct AdminCounters {
+  rt::AcceptCounters accept;
+  Gauge connections;  // open now
+  Counter evicted;    // idle connections closed to admit a new one (limit reached or EMFILE)
+  Counter refused;    // new connections closed at the limit with nothing idle to close
+};
+
 class AdminServer {
  public:
-  AdminServer(rt::EventLoop& loop, AdminHooks hooks);
+  AdminServer(rt::EventLoop& loop, AdminHooks hooks, AdminLimits limits = {});
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -51,11 +75,12 @@ class AdminServer {
   Result<rt::SocketAddress> listen(const rt::SocketAddress& addr);
   // Stops accepting and ends open admin connections (they stop calling hooks at once).
   void close();
-  // Admin connections open now (at most kMaxConnections; more are closed on accept).
+  // Admin connections open now (at most limits.max_connections, plus those being closed).
   size_t connections() const;
-  static constexpr size_t kMaxConnections = 64;
+  const AdminCounters& counters() const;
 
-  // Exposed for tests: renders one request's response without sockets.
+  // Exposed for tests: renders one request's response without sockets. Requires every hook
+  // to answer without suspending (a reload that waits gives 503 here).
   struct Response {
     int status = 200;
     std::string content_type = "application/json";

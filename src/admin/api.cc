@@ -110,6 +110,14 @@ Json config_json(const proxy::ProxySnapshot& snap) {
 }
 
 AdminServer::Response reload_reply(const ReloadOutcome& outcome) {
+  if (outcome.ok && outcome.workers_pending > 0) {
+    return json_reply(202, {{"status", "installing"},
+                            {"generation", outcome.generation},
+                            {"workers_pending", outcome.workers_pending},
+                            {"detail",
+                             "the new config is committed, but some workers have not "
+                             "acknowledged it yet; they serve it once they do"}});
+  }
   if (outcome.ok)
     return json_reply(200, {{"status", "reloaded"}, {"generation", outcome.generation}});
   return error_reply(400, "config_invalid",

@@ -19,8 +19,9 @@ Json listeners_json(const proxy::ProxySnapshot& snap,
                     const std::map<std::string, rt::SocketAddress>& bound);
 // The loaded config plus "source" and "generation".
 Json config_json(const proxy::ProxySnapshot& snap);
-// 200 {"status":"reloaded","generation":N} or 400 {"error":"config_invalid","errors":[...],
-// "generation":N}.
+// 200 {"status":"reloaded","generation":N}; 202 {"status":"installing",...,
+// "workers_pending":K} when a worker did not acknowledge in time; or 400
+// {"error":"config_invalid","errors":[...],"generation":N} when refused (config, listener sockets).
 AdminServer::Response reload_reply(const ReloadOutcome& outcome);
 
 }  // namespace cw::admin

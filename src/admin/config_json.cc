@@ -91,6 +91,7 @@ Json listener_to_json(const config::Listener& l) {
           {"access", {{"allow", cidrs(l.access.allow)}, {"deny", cidrs(l.access.deny)}}},
           {"trusted_proxies", cidrs(l.trusted_proxies)},
           {"header_read_timeout", format_duration(l.header_read_timeout)},
+          {"body_read_timeout", format_duration(l.body_read_timeout)},
           {"idle_timeout", format_duration(l.idle_timeout)},
           {"max_header_bytes", l.max_header_bytes},
           {"max_headers", l.max_headers},

@@ -2,6 +2,7 @@
 #include "admin/dispatch.h"
 
 #include <exception>
+#include <variant>
 
 #include "admin/api.h"
 #include "admin/index_page.h"
@@ -12,7 +13,12 @@
 namespace cw::admin {
 namespace {
 
-using Handler = Response (*)(const AdminHooks&, std::string_view body);
+struct Request {
+  const AdminHooks& hooks;
+  const AdminCounters* counters;  // may be null (no listener)
+  std::string_view body;
+};
+using Handler = Response (*)(const Request&);
 
 std::shared_ptr<const proxy::ProxySnapshot> current(const AdminHooks& h) {
   return h.snapshot ? h.snapshot() : nullptr;
@@ -22,64 +28,64 @@ Response no_config() {
   return error_reply(503, "no_config", {{"detail", "no configuration is loaded yet"}});
 }
 
-Response get_index(const AdminHooks& h, std::string_view) {
+Response get_index(const Request& q) {
   Response r;
   r.content_type = "text/html; charset=utf-8";
-  r.body = index_page(h.version);
+  r.body = index_page(q.hooks.version);
   return r;
 }
 
-Response get_healthz(const AdminHooks&, std::string_view) {
-  return json_reply(200, {{"status", "ok"}});
-}
+// Health and readiness are what orchestrators poll: constant work, no stats summing.
+Response get_healthz(const Request&) { return json_reply(200, {{"status", "ok"}}); }
 
-Response get_ready(const AdminHooks& h, std::string_view) {
-  const bool ready = h.ready && h.ready();
+Response get_ready(const Request& q) {
+  const bool ready = q.hooks.ready && q.hooks.ready();
   return json_reply(ready ? 200 : 503, {{"ready", ready}});
 }
 
-Response get_metrics(const AdminHooks& h, std::string_view) {
-  auto snap = current(h);
+Response get_metrics(const Request& q) {
+  auto snap = current(q.hooks);
   MetricsInfo info;
   info.config_generation = snap ? snap->generation : 0;
-  info.version = h.version;
+  info.version = q.hooks.version;
+  StatsSum sum = sum_stats(q.hooks.workers);
+  if (q.counters) add_admin_counters(sum, *q.counters);
   Response r;
   r.content_type = std::string(kPrometheusContentType);
-  r.body = render_metrics(sum_stats(h.workers), info);
+  r.body = render_metrics(sum, info);
   return r;
 }
 
-Response get_clusters(const AdminHooks& h, std::string_view) {
-  auto snap = current(h);
+Response get_clusters(const Request& q) {
+  auto snap = current(q.hooks);
   if (!snap) return no_config();
-  return json_reply(200, clusters_json(*snap, sum_stats(h.workers)));
+  return json_reply(200, clusters_json(*snap, sum_stats(q.hooks.workers)));
 }
 
-Response get_listeners(const AdminHooks& h, std::string_view) {
-  auto snap = current(h);
+Response get_listeners(const Request& q) {
+  auto snap = current(q.hooks);
   if (!snap) return no_config();
   std::map<std::string, rt::SocketAddress> bound;
-  if (h.bound_listeners) bound = h.bound_listeners();
+  if (q.hooks.bound_listeners) bound = q.hooks.bound_listeners();
   return json_reply(200, listeners_json(*snap, bound));
 }
 
-Response get_config(const AdminHooks& h, std::string_view) {
-  auto snap = current(h);
+Response get_config(const Request& q) {
+  auto snap = current(q.hooks);
   if (!snap) return no_config();
   return json_reply(200, config_json(*snap));
 }
 
-Response post_reload(const AdminHooks& h, std::string_view) {
-  if (!h.reload) {
-    return error_reply(501, "not_supported", {{"detail", "reload is not available here"}});
-  }
-  return reload_reply(h.reload());
+// Only reached without a reload hook; with one, dispatch() awaits it.
+Response post_reload(const Request&) {
+  return error_reply(501, "not_supported", {{"detail", "reload is not available here"}});
 }
 
 struct Endpoint {
   std::string_view path;
   std::string_view method;  // GET endpoints also answer HEAD
   Handler handler;
+  bool reload = false;  // answered by awaiting hooks.reload when set
 };
 
 constexpr Endpoint kEndpoints[] = {
@@ -90,7 +96,7 @@ constexpr Endpoint kEndpoints[] = {
     {"/api/v1/clusters", "GET", &get_clusters},
     {"/api/v1/listeners", "GET", &get_listeners},
     {"/api/v1/config", "GET", &get_config},
-    {"/api/v1/reload", "POST", &post_reload},
+    {"/api/v1/reload", "POST", &post_reload, true},
 };
 
 bool is_token(std::string_view s) {
@@ -105,8 +111,8 @@ bool is_token(std::string_view s) {
   return true;
 }
 
-Response route(const AdminHooks& hooks, std::string_view method, std::string_view target,
-               std::string_view body) {
+// The endpoint for a request, or the answer when there is none (400, 404, 405).
+std::variant<const Endpoint*, Response> route(std::string_view method, std::string_view target) {
   if (!is_token(method)) {
     return error_reply(400, "bad_request", {{"detail", "invalid request method"}});
   }
@@ -119,7 +125,7 @@ Response route(const AdminHooks& hooks, std::string_view method, std::string_vie
   const std::string_view as = method == "HEAD" ? std::string_view("GET") : method;
   for (const Endpoint& e : kEndpoints) {
     if (e.path != path) continue;
-    if (e.method == as) return e.handler(hooks, body);
+    if (e.method == as) return &e;
     Json allow = Json::array();
     std::string allow_header(e.method);
     allow.push_back(e.method);
@@ -137,18 +143,33 @@ Response route(const AdminHooks& hooks, std::string_view method, std::string_vie
   return error_reply(404, "not_found", {{"path", std::string(path)}});
 }
 
+Response internal_error(const char* what) {
+  return error_reply(500, "internal_error", {{"detail", what}});
+}
+
 }  // namespace
 
-Response dispatch(const AdminHooks& hooks, std::string_view method, std::string_view target,
-                  std::string_view body) {
+rt::Task<Response> dispatch(const AdminHooks* hooks, const AdminCounters* counters,
+                            std::string_view method, std::string_view target,
+                            std::string_view body) {
   // The control thread must survive any request: a throwing hook or JSON step is a 500, not a
   // terminate() from the connection's coroutine.
+  const Endpoint* e = nullptr;
   try {
-    return route(hooks, method, target, body);
-  } catch (const std::exception& e) {
-    return error_reply(500, "internal_error", {{"detail", e.what()}});
+    auto routed = route(method, target);
+    if (auto* answer = std::get_if<Response>(&routed)) co_return std::move(*answer);
+    e = std::get<const Endpoint*>(routed);
+    if (!e->reload || !hooks->reload) co_return e->handler(Request{*hooks, counters, body});
+  } catch (const std::exception& ex) {
+    co_return internal_error(ex.what());
   } catch (...) {
-    return error_reply(500, "internal_error", {{"detail", "unknown exception"}});
+    co_return internal_error("unknown exception");
+  }
+  ReloadOutcome outcome = co_await hooks->reload();
+  try {
+    co_return reload_reply(outcome);
+  } catch (const std::exception& ex) {
+    co_return internal_error(ex.what());
   }
 }
 

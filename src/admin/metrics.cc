@@ -50,6 +50,15 @@ class Writer {
     out_ += '\n';
   }
   void sample(std::string_view name, Labels labels, uint64_t v) { sample(name, labels, num(v)); }
+  // A family with one unlabelled sample.
+  void counter(std::string_view name, std::string_view help, uint64_t v) {
+    family(name, "counter", help);
+    sample(name, {}, v);
+  }
+  void gauge(std::string_view name, std::string_view help, int64_t v) {
+    family(name, "gauge", help);
+    sample_i(name, {}, v);
+  }
   void sample_i(std::string_view name, Labels labels, int64_t v) {
     sample(name, labels, std::to_string(v));
   }
@@ -172,17 +181,35 @@ std::string render_metrics(const StatsSum& s, const MetricsInfo& info) {
   for (const auto& [key, r] : s.routes) {
     histogram(w, "request_duration_seconds", r.listener, r.route, r.latency);
   }
-  w.family("downstream_connections_total", "counter", "Client connections accepted.");
-  w.sample("downstream_connections_total", {}, s.downstream_connections);
-  w.family("downstream_connections_active", "gauge", "Client connections open now.");
-  w.sample_i("downstream_connections_active", {}, s.downstream_active);
-  w.family("downstream_connections_idle", "gauge",
-           "Keep-alive client connections waiting for their next request.");
-  w.sample_i("downstream_connections_idle", {}, s.downstream_idle);
-  w.family("downstream_denied_total", "counter", "Client connections refused by a listener ACL.");
-  w.sample("downstream_denied_total", {}, s.downstream_denied);
-  w.family("downstream_requests_total", "counter", "Request heads received (including refused).");
-  w.sample("downstream_requests_total", {}, s.requests);
+  w.counter("downstream_connections_total", "Client connections accepted.",
+            s.downstream_connections);
+  w.gauge("downstream_connections_active", "Client connections open now.", s.downstream_active);
+  w.gauge("downstream_connections_idle",
+          "Keep-alive client connections waiting for their next request.", s.downstream_idle);
+  w.counter("downstream_denied_total", "Client connections refused by a listener ACL.",
+            s.downstream_denied);
+  w.family("accept_errors_total", "counter",
+           "Failed accepts on client and admin listeners, by reason (emfile: process out of "
+           "descriptors, enfile: system out of descriptors, nomem, other).");
+  for (size_t i = 0; i < size_t(rt::AcceptError::kCount); ++i) {
+    w.sample("accept_errors_total", {{"reason", rt::accept_error_name(rt::AcceptError(i))}},
+             s.accept_errors[i]);
+  }
+  w.counter("accept_shed_total",
+            "Connections accepted with a spare descriptor while out of descriptors and closed at "
+            "once (a clean close instead of a hang in the backlog).",
+            s.accept_shed);
+  w.gauge("admin_connections_active", "Admin listener connections open now.",
+          s.admin_connections);
+  w.counter("admin_connections_evicted_total",
+            "Idle admin connections closed to admit a new one (connection limit or out of "
+            "descriptors).",
+            s.admin_evicted);
+  w.counter("admin_connections_refused_total",
+            "New admin connections closed at the connection limit with no idle one to close.",
+            s.admin_refused);
+  w.counter("downstream_requests_total", "Request heads received (including refused).",
+            s.requests);
   w.family("errors_total", "counter", "Requests the proxy answered with its own error, by code.");
   for (size_t i = 1; i < size_t(proxy::ProxyError::kCount); ++i) {
     if (s.errors[i] == 0) continue;

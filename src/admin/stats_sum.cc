@@ -65,7 +65,20 @@ void add_cluster(ClusterSum& s, const upstream::ClusterStats& c) {
   }
 }
 
+void add_accept(StatsSum& s, const rt::AcceptCounters& c) {
+  for (size_t i = 0; i < size_t(rt::AcceptError::kCount); ++i)
+    s.accept_errors[i] += c.errors[i].get();
+  s.accept_shed += c.shed.get();
+}
+
 }  // namespace
+
+void add_admin_counters(StatsSum& s, const AdminCounters& c) {
+  add_accept(s, c.accept);
+  s.admin_connections += c.connections.get();
+  s.admin_evicted += c.evicted.get();
+  s.admin_refused += c.refused.get();
+}
 
 StatsSum sum_stats(const std::vector<proxy::Worker*>& workers) {
   StatsSum s;
@@ -80,6 +93,7 @@ StatsSum sum_stats(const std::vector<proxy::Worker*>& workers) {
     s.downstream_denied += ws.downstream_denied.get();
     s.downstream_active += ws.downstream_active.get();
     s.downstream_idle += ws.downstream_idle.get();
+    add_accept(s, w->accept_counters());
 
     std::lock_guard lock(ws.registry_mu);
     for (const auto& [key, r] : ws.routes) {

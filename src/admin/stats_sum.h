@@ -8,9 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "admin/admin_server.h"
 #include "base/counter.h"
 #include "proxy/errors.h"
 #include "proxy/worker.h"
+#include "runtime/acceptor.h"
 
 namespace cw::admin {
 
@@ -67,6 +69,12 @@ struct StatsSum {
   uint64_t downstream_denied = 0;
   int64_t downstream_active = 0;
   int64_t downstream_idle = 0;
+  // Accept loops of the workers and of the admin listener together.
+  uint64_t accept_errors[size_t(rt::AcceptError::kCount)] = {};
+  uint64_t accept_shed = 0;
+  int64_t admin_connections = 0;
+  uint64_t admin_evicted = 0;
+  uint64_t admin_refused = 0;
   std::map<std::string, RouteSum> routes;      // key: listener + "\n" + route (sorted)
   std::map<std::string, ClusterSum> clusters;  // by cluster name
 };
@@ -74,5 +82,7 @@ struct StatsSum {
 // Reads every shard. Entries of routes and clusters a reload removed stay (counters never go
 // backwards); callers that show the current config filter by the snapshot.
 StatsSum sum_stats(const std::vector<proxy::Worker*>& workers);
+// Adds the admin listener's own counters (its accept loop, connections).
+void add_admin_counters(StatsSum& s, const AdminCounters& c);
 
 }  // namespace cw::admin

@@ -10,7 +10,9 @@ namespace cw {
 
 class Counter {
  public:
-  void inc(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void inc(uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   uint64_t get() const { return v_.load(std::memory_order_relaxed); }
 
  private:
@@ -19,7 +21,9 @@ class Counter {
 
 class Gauge {
  public:
-  void add(int64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(int64_t n) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   void inc() { add(1); }
   void dec() { add(-1); }
   void set(int64_t n) { v_.store(n, std::memory_order_relaxed); }
@@ -29,11 +33,35 @@ class Gauge {
   std::atomic<int64_t> v_{0};
 };
 
+// Holds one unit of a gauge (in-flight requests, open connections) for as long as it lives or
+// until release(): the count cannot be forgotten on an early return or a coroutine's co_return.
+class GaugeHold {
+ public:
+  GaugeHold() = default;
+  explicit GaugeHold(Gauge& g) { hold(g); }
+  ~GaugeHold() { release(); }
+  GaugeHold(const GaugeHold&) = delete;
+  GaugeHold& operator=(const GaugeHold&) = delete;
+  void hold(Gauge& g) {
+    release();
+    g_ = &g;
+    g.inc();
+  }
+  void release() {
+    if (g_) g_->dec();
+    g_ = nullptr;
+  }
+  bool held() const { return g_ != nullptr; }
+
+ private:
+  Gauge* g_ = nullptr;
+};
+
 // Latency histogram with fixed bucket bounds (milliseconds), Prometheus-style cumulative on read.
 class Histogram {
  public:
   static constexpr int kBuckets = 16;
-  static constexpr double kBoundsMs[kBuckets] = {0.25, 0.5, 1,   2.5,  5,    10,   25,   50,
+  static constexpr double kBoundsMs[kBuckets] = {0.25, 0.5, 1,   2.5,  5,    10,   25,    50,
                                                  100,  250, 500, 1000, 2500, 5000, 10000, 30000};
   void observe_us(uint64_t us) {
     double ms = double(us) / 1000.0;

@@ -7,7 +7,7 @@ void Loader::listener(const Node& n, const std::string& path, Listener& l) {
   const Map m = open_map(
       n, path,
       {"name", "listen", "protocol", "tls", "access", "trusted_proxies", "header_read_timeout",
-       "idle_timeout", "max_header_bytes", "max_headers", "routes"});
+       "body_read_timeout", "idle_timeout", "max_header_bytes", "max_headers", "routes"});
   listener_name_sites_.push_back(Site{YAML::Mark::null_mark(), ""});
   listener_listen_sites_.push_back(Site{YAML::Mark::null_mark(), ""});
   if (!m.ok) return;
@@ -39,6 +39,8 @@ void Loader::listener(const Node& n, const std::string& path, Listener& l) {
   if (const Entry* e = m.find("trusted_proxies")) cidr_list(e->value, e->path, l.trusted_proxies);
   if (const Entry* e = m.find("header_read_timeout"))
     set(l.header_read_timeout, duration(e->value, e->path));
+  if (const Entry* e = m.find("body_read_timeout"))
+    set(l.body_read_timeout, duration(e->value, e->path));
   if (const Entry* e = m.find("idle_timeout")) set(l.idle_timeout, duration(e->value, e->path));
   if (const Entry* e = m.find("max_header_bytes")) {
     set(l.max_header_bytes, size(e->value, e->path, 1024, 1024 * 1024));

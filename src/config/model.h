@@ -120,6 +120,7 @@ struct Listener {
   std::vector<Cidr> trusted_proxies;
   Duration header_read_timeout{10000};     // slowloris guard: whole head must arrive within
   Duration idle_timeout{60000};            // keep-alive idle between requests
+  Duration body_read_timeout{30000};       // longest wait for the next request body bytes
   size_t max_header_bytes = 64 * 1024;
   size_t max_headers = 100;
   std::optional<Tls> tls;                  // carried, not applied yet (unapplied_keys)

@@ -12,6 +12,7 @@
 #include "echo/latency.h"
 #include "http/h1/body_decoder.h"
 #include "http/h1/parser.h"
+#include "http/h1/writer.h"
 
 namespace cw::echo::detail {
 namespace {
@@ -27,11 +28,8 @@ enum class Fault : uint8_t { kNone, kReset, kHang, kError };
 }  // namespace
 
 void EchoConn::append_head(int status, bool has_length, uint64_t length, bool keep) {
-  out_ += "HTTP/1.1 ";
-  append_uint(out_, uint64_t(status));
-  out_ += ' ';
-  out_ += http::reason_phrase(status);
-  out_ += "\r\nServer: causeway-echo\r\n";
+  http::h1::write_status_line(1, status, {}, out_);
+  out_ += "Server: causeway-echo\r\n";
   out_ += w_.date_line();
   out_ += "Content-Type: application/json\r\n";
   if (has_length) {

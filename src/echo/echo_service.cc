@@ -24,26 +24,21 @@ rt::Task<void> serve(EchoWorker* w, rt::TcpStream s) {
   co_await conn.run();
 }
 
-rt::Task<void> accept_loop(EchoWorker* w) {
-  w->acceptor_running = true;
-  while (!w->stopping && w->listener.is_open()) {
-    auto s = co_await w->listener.accept();
-    if (!s) {
-      if (w->stopping) break;
-      co_await rt::sleep_for(w->loop, 10);  // EMFILE and friends: back off, then retry
-      continue;
-    }
-    if (w->nconns >= kMaxConnsPerWorker) continue;  // closed on scope exit
-    w->stats.connections.inc();
-    rt::spawn(serve(w, std::move(*s)));
-  }
-  w->acceptor_running = false;
-  w->maybe_finish();
-}
-
 void run_worker(EchoWorker* w) {
-  rt::spawn(accept_loop(w));
+  // The runtime's one accept loop (as the proxy and the admin listener use): out of
+  // descriptors it sheds instead of spinning.
+  w->acceptor = std::make_unique<rt::Acceptor>(std::move(w->listener), w->accept_reserve,
+                                               w->accept_counters, [w](rt::TcpStream s) {
+                                                 if (w->stopping || w->nconns >= kMaxConnsPerWorker)
+                                                   return;  // closed on scope exit
+                                                 w->stats.connections.inc();
+                                                 rt::spawn(serve(w, std::move(s)));
+                                               });
   w->loop.run();
+  // The acceptor's coroutine ends on a later turn after close(): let it (and any connection
+  // the grace timer cut short) finish so no frame is left behind.
+  w->acceptor.reset();
+  w->loop.run_deferred();
 }
 
 }  // namespace
@@ -51,7 +46,7 @@ void run_worker(EchoWorker* w) {
 void EchoWorker::begin_stop() {
   if (stopping) return;
   stopping = true;
-  listener.close();  // the acceptor resumes with an error and exits
+  if (acceptor) acceptor->close();  // its coroutine resumes with an error and exits
   for (EchoConn* c = conns; c != nullptr; c = c->next()) c->interrupt();
   grace_timer.ctx = this;
   grace_timer.fire = [](rt::TimerNode* n) { static_cast<EchoWorker*>(n->ctx)->loop.stop(); };

@@ -16,6 +16,7 @@
 #include "base/random.h"
 #include "echo/echo_service.h"
 #include "echo/latency.h"
+#include "runtime/acceptor.h"
 #include "runtime/clock.h"
 #include "runtime/event_loop.h"
 #include "runtime/tcp.h"
@@ -104,7 +105,7 @@ struct EchoWorker {
   // Loop thread: close the listener, interrupt every connection, stop when they are gone.
   void begin_stop();
   void maybe_finish() {
-    if (stopping && !acceptor_running && nconns == 0) loop.stop();
+    if (stopping && nconns == 0) loop.stop();
   }
   const std::string& date_line() {
     if (loop.now_ms() >= date_next_ms) {
@@ -121,15 +122,17 @@ struct EchoWorker {
   }
 
   const EchoShared& shared;
-  rt::EventLoop loop;  // declared before everything that registers with it
-  rt::TcpListener listener;
+  rt::EventLoop loop;               // declared before everything that registers with it
+  rt::TcpListener listener;         // bound before the thread starts; the acceptor takes it
+  rt::FdReserve accept_reserve{1};  // the spare descriptor for EMFILE (runtime/acceptor.h)
+  rt::AcceptCounters accept_counters;
+  std::unique_ptr<rt::Acceptor> acceptor;
   BufferPool pool;
   SplitMix64 rng;
   std::unique_ptr<char[]> scratch;  // discarded input lands here; never read back
   EchoConn* conns = nullptr;        // intrusive list of live connections
   size_t nconns = 0;
   bool stopping = false;
-  bool acceptor_running = false;
   rt::TimerNode grace_timer;
   std::string date;
   int64_t date_next_ms = 0;

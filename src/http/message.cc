@@ -11,14 +11,6 @@ constexpr unsigned char ascii_lower(unsigned char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c | 0x20) : c;
 }
 
-constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -33,7 +25,7 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 void HeaderMap::add(std::string_view name, std::string_view value) {
-  items_.push_back(Header{std::string(name), std::string(value)});
+  items_.push_back(Header{std::string(name), std::string(value), lookup_header(name)});
 }
 
 const std::string* HeaderMap::get(std::string_view name) const {
@@ -75,16 +67,12 @@ size_t HeaderMap::remove(std::string_view name) {
 }
 
 bool HeaderMap::has_token(std::string_view name, std::string_view token) const {
+  bool found = false;
   for (const Header& h : items_) {
     if (!iequals(h.name, name)) continue;
-    std::string_view list = h.value;
-    while (!list.empty()) {
-      size_t comma = list.find(',');
-      std::string_view item = list.substr(0, comma);
-      if (iequals(trim_ows(item), token)) return true;
-      if (comma == std::string_view::npos) break;
-      list.remove_prefix(comma + 1);
-    }
+    for_each_list_item(h.value,
+                       [&](std::string_view item) { found = found || iequals(item, token); });
+    if (found) return true;
   }
   return false;
 }

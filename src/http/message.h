@@ -7,11 +7,14 @@
 #include <string_view>
 #include <vector>
 
+#include "http/header_token.h"
+
 namespace cw::http {
 
 struct Header {
   std::string name;  // as received; compare case-insensitively
   std::string value;
+  HeaderToken token = HeaderToken::kOther;  // interned name, set by the parser and add()
 };
 
 // Ordered multimap of headers with case-insensitive lookup. Small (typically < 20 entries),
@@ -44,6 +47,21 @@ class HeaderMap {
 
 bool iequals(std::string_view a, std::string_view b);
 
+// Calls fn(item) for each comma-separated element of a list field, trimmed of OWS (empty
+// elements included, so a strict caller can refuse them).
+template <class Fn>
+void for_each_list_item(std::string_view list, Fn&& fn) {
+  for (;;) {
+    size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    fn(item);
+    if (comma == std::string_view::npos) return;
+    list.remove_prefix(comma + 1);
+  }
+}
+
 enum class BodyKind : uint8_t {
   kNone,           // no body (GET without length, 204, 304, HEAD response, 1xx)
   kContentLength,  // exactly `length` bytes
@@ -57,15 +75,15 @@ struct BodyFraming {
 };
 
 struct RequestHead {
-  std::string method;       // token, e.g. "GET"
-  std::string target;       // origin-form "/path?query", or authority-form for CONNECT, or "*"
-  int version_minor = 1;    // HTTP/1.<minor>; 0 or 1
+  std::string method;     // token, e.g. "GET"
+  std::string target;     // origin-form "/path?query", or authority-form for CONNECT, or "*"
+  int version_minor = 1;  // HTTP/1.<minor>; 0 or 1
   HeaderMap headers;
-  std::string host;         // the single Host header's value (required for HTTP/1.1)
+  std::string host;  // the single Host header's value (required for HTTP/1.1)
   BodyFraming body;
-  bool keep_alive = true;       // from version and Connection
-  bool expect_continue = false; // Expect: 100-continue
-  bool upgrade = false;         // Connection: upgrade with an Upgrade header (e.g. websocket)
+  bool keep_alive = true;        // from version and Connection
+  bool expect_continue = false;  // Expect: 100-continue
+  bool upgrade = false;          // Connection: upgrade with an Upgrade header (e.g. websocket)
 
   std::string_view path() const;   // target up to '?'
   std::string_view query() const;  // after '?', or empty

@@ -8,8 +8,8 @@
 #include "base/buffer.h"
 #include "base/result.h"
 #include "http/message.h"
+#include "runtime/stream.h"
 #include "runtime/task.h"
-#include "runtime/tcp.h"
 
 namespace cw::proxy {
 
@@ -32,12 +32,11 @@ class Downstream {
   // stay open after this response.
   virtual rt::Task<Result<void>> send_head(http::ResponseHead& head, std::string_view body,
                                            bool end, int64_t deadline) = 0;
-  virtual rt::Task<Result<void>> send_body(std::string_view data, bool end,
-                                           int64_t deadline) = 0;
+  virtual rt::Task<Result<void>> send_body(std::string_view data, bool end, int64_t deadline) = 0;
 
   // After a 101 response: relays bytes both ways between the client and `upstream` until
   // either side closes (`pending` holds upstream bytes already read). Not every protocol can.
-  virtual rt::Task<void> tunnel(rt::TcpStream& upstream, ConnBuffer& pending) = 0;
+  virtual rt::Task<void> tunnel(rt::Stream& upstream, ConnBuffer& pending) = 0;
 };
 
 }  // namespace cw::proxy

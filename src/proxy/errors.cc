@@ -6,22 +6,23 @@
 namespace cw::proxy {
 namespace {
 constexpr ErrorInfo kInfo[] = {
-    {"", 200},
-    {"bad_request", 400},
-    {"forbidden", 403},
-    {"no_route", 404},
-    {"request_timeout", 408},
-    {"headers_too_large", 431},
-    {"not_implemented", 501},
-    {"http_version_not_supported", 505},
-    {"upstream_connect_refused", 503},
-    {"upstream_connect_timeout", 504},
-    {"upstream_connect_failed", 503},
-    {"upstream_reset", 502},
-    {"upstream_bad_response", 502},
-    {"upstream_timeout", 504},
-    {"no_healthy_upstream", 503},
-    {"upstream_pool_exhausted", 503},
+    {"", 200, ""},
+    {"bad_request", 400, "client"},
+    {"forbidden", 403, "client"},
+    {"no_route", 404, "proxy"},
+    {"request_timeout", 408, "client"},
+    {"client_body_timeout", 408, "client"},
+    {"headers_too_large", 431, "client"},
+    {"not_implemented", 501, "client"},
+    {"http_version_not_supported", 505, "client"},
+    {"upstream_connect_refused", 503, "upstream"},
+    {"upstream_connect_timeout", 504, "upstream"},
+    {"upstream_connect_failed", 503, "upstream"},
+    {"upstream_reset", 502, "upstream"},
+    {"upstream_bad_response", 502, "upstream"},
+    {"upstream_timeout", 504, "upstream"},
+    {"no_healthy_upstream", 503, "upstream"},
+    {"upstream_pool_exhausted", 503, "proxy"},
 };
 static_assert(sizeof(kInfo) / sizeof(kInfo[0]) == size_t(ProxyError::kCount));
 }  // namespace
@@ -30,10 +31,14 @@ const ErrorInfo& error_info(ProxyError e) { return kInfo[size_t(e)]; }
 
 ProxyError error_for_parse_status(int status) {
   switch (status) {
-    case 431: return ProxyError::kHeadersTooLarge;
-    case 501: return ProxyError::kNotImplemented;
-    case 505: return ProxyError::kVersionNotSupported;
-    default: return ProxyError::kBadRequest;
+    case 431:
+      return ProxyError::kHeadersTooLarge;
+    case 501:
+      return ProxyError::kNotImplemented;
+    case 505:
+      return ProxyError::kVersionNotSupported;
+    default:
+      return ProxyError::kBadRequest;
   }
 }
 
@@ -42,11 +47,21 @@ void append_json_string(std::string& out, std::string_view s) {
   for (char ch : s) {
     auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];
@@ -71,6 +86,7 @@ std::string error_body(ProxyError e, std::string_view cluster, std::string_view 
     out += "\":";
     append_json_string(out, v);
   };
+  field("hop", error_info(e).hop);
   field("cluster", cluster);
   field("upstream", upstream);
   field("request_id", request_id);

@@ -37,12 +37,12 @@ struct Exchange {
   Spans spans;
 
   // Outcome.
-  int status = 0;                  // sent to the client (0 = nothing sent)
+  int status = 0;  // sent to the client (0 = nothing sent)
   ProxyError error = ProxyError::kNone;
-  std::string upstream;            // host that answered (or failed)
-  bool close_client = false;       // the client connection must close after this exchange
-  uint64_t bytes_in = 0;           // request body bytes
-  uint64_t bytes_out = 0;          // response body bytes
+  std::string upstream;       // host that answered (or failed)
+  bool close_client = false;  // the client connection must close after this exchange
+  uint64_t bytes_in = 0;      // request body bytes
+  uint64_t bytes_out = 0;     // response body bytes
 };
 
 // Forwards ex.req to ex.route's cluster; always answers the client (response or error) unless

@@ -1,10 +1,6 @@
 // HTTP/1.1 downstream framing and tunnelling. Thread contract: see h1_downstream.h.
 #include "proxy/h1_downstream.h"
 
-#include <sys/socket.h>
-
-#include <charconv>
-
 #include "http/h1/writer.h"
 #include "proxy/worker.h"
 
@@ -20,7 +16,7 @@ struct TunnelJoin {
 };
 
 // Copies bytes one way until EOF or error, then half-closes the other side.
-rt::Task<void> pump(rt::TcpStream* from, rt::TcpStream* to, TunnelJoin* join, BufferPool* pool) {
+rt::Task<void> pump(rt::Stream* from, rt::Stream* to, TunnelJoin* join, BufferPool* pool) {
   ConnBuffer buf(*pool);
   for (;;) {
     size_t space = buf.prepare();
@@ -30,8 +26,8 @@ rt::Task<void> pump(rt::TcpStream* from, rt::TcpStream* to, TunnelJoin* join, Bu
         to->shutdown_write();
       } else if (from->is_open() && to->is_open()) {
         // An error or idle timeout on one side ends both directions.
-        ::shutdown(from->fd(), SHUT_RDWR);
-        ::shutdown(to->fd(), SHUT_RDWR);
+        from->shutdown_both();
+        to->shutdown_both();
       }
       break;
     }
@@ -39,8 +35,8 @@ rt::Task<void> pump(rt::TcpStream* from, rt::TcpStream* to, TunnelJoin* join, Bu
     auto w = co_await to->write(buf.view(), to->loop().now_ms() + kTunnelIdleMs);
     buf.consume(buf.size());
     if (!w) {
-      ::shutdown(from->fd(), SHUT_RDWR);
-      ::shutdown(to->fd(), SHUT_RDWR);
+      from->shutdown_both();
+      to->shutdown_both();
       break;
     }
   }
@@ -83,19 +79,10 @@ rt::Task<Result<Downstream::Piece>> H1Downstream::read_body(int64_t deadline) {
 rt::Task<Result<void>> H1Downstream::send_head(http::ResponseHead& head, std::string_view body,
                                                bool end, int64_t deadline) {
   head_.clear();
-  head_.append(req_.version_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  char num[24];
-  auto r = std::to_chars(num, num + sizeof num, head.status);
-  head_.append(num, size_t(r.ptr - num));
-  head_.push_back(' ');
-  head_.append(head.reason.empty() ? http::reason_phrase(head.status) : head.reason);
-  head_.append("\r\n");
-
+  http::h1::write_status_line(req_.version_minor, head.status, head.reason, head_);
   const bool restate = head.body.kind != http::BodyKind::kNone;
   for (const auto& h : head.headers) {
-    if (restate && (http::iequals(h.name, "content-length") ||
-                    http::iequals(h.name, "transfer-encoding")))
-      continue;
+    if (restate && http::header_has(h.token, http::kFraming)) continue;
     head_.append(h.name);
     head_.append(": ");
     head_.append(h.value);
@@ -103,17 +90,13 @@ rt::Task<Result<void>> H1Downstream::send_head(http::ResponseHead& head, std::st
   }
   chunked_out_ = false;
   switch (head.body.kind) {
-    case http::BodyKind::kContentLength: {
-      head_.append("Content-Length: ");
-      auto rr = std::to_chars(num, num + sizeof num, head.body.length);
-      head_.append(num, size_t(rr.ptr - num));
-      head_.append("\r\n");
+    case http::BodyKind::kContentLength:
+      http::h1::write_framing(head.body, head_);
       break;
-    }
     case http::BodyKind::kChunked:
     case http::BodyKind::kUntilClose:
       if (req_.version_minor >= 1) {
-        head_.append("Transfer-Encoding: chunked\r\n");
+        http::h1::write_framing({http::BodyKind::kChunked, 0}, head_);
         chunked_out_ = true;
       } else {
         close_after_ = true;  // HTTP/1.0: the body ends when we close
@@ -140,15 +123,14 @@ rt::Task<Result<void>> H1Downstream::send_head(http::ResponseHead& head, std::st
   co_return co_await stream_.writev(iov, n, deadline);
 }
 
-rt::Task<Result<void>> H1Downstream::send_body(std::string_view data, bool end,
-                                               int64_t deadline) {
+rt::Task<Result<void>> H1Downstream::send_body(std::string_view data, bool end, int64_t deadline) {
   iovec iov[4];
   int n = http::h1::frame_body_piece(data, end, chunked_out_, chunk_line_, iov);
   if (n == 0) co_return Result<void>{};
   co_return co_await stream_.writev(iov, n, deadline);
 }
 
-rt::Task<void> H1Downstream::tunnel(rt::TcpStream& upstream, ConnBuffer& pending) {
+rt::Task<void> H1Downstream::tunnel(rt::Stream& upstream, ConnBuffer& pending) {
   auto& loop = stream_.loop();
   if (!pending.empty()) {
     auto w = co_await stream_.write(pending.view(), loop.now_ms() + kTunnelIdleMs);

@@ -16,7 +16,7 @@ class Worker;
 
 class H1Downstream final : public Downstream {
  public:
-  H1Downstream(Worker& w, rt::TcpStream& stream, ConnBuffer& buf, const http::RequestHead& req)
+  H1Downstream(Worker& w, rt::Stream& stream, ConnBuffer& buf, const http::RequestHead& req)
       : w_(w), stream_(stream), buf_(buf), req_(req), dec_(req.body) {}
 
   rt::Task<Result<Piece>> read_body(int64_t deadline) override;
@@ -24,7 +24,7 @@ class H1Downstream final : public Downstream {
   rt::Task<Result<void>> send_head(http::ResponseHead& head, std::string_view body, bool end,
                                    int64_t deadline) override;
   rt::Task<Result<void>> send_body(std::string_view data, bool end, int64_t deadline) override;
-  rt::Task<void> tunnel(rt::TcpStream& upstream, ConnBuffer& pending) override;
+  rt::Task<void> tunnel(rt::Stream& upstream, ConnBuffer& pending) override;
 
   // The connection must close after this response (HTTP/1.0 close-delimited body, or the
   // head said Connection: close).
@@ -32,7 +32,7 @@ class H1Downstream final : public Downstream {
 
  private:
   Worker& w_;
-  rt::TcpStream& stream_;
+  rt::Stream& stream_;
   ConnBuffer& buf_;
   const http::RequestHead& req_;
   http::h1::BodyDecoder dec_;

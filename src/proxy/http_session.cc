@@ -64,7 +64,8 @@ void write_access_log(Worker& w, const Exchange& ex, int64_t end_ns) {
       ex.route && ex.route->cluster >= 0 ? std::string_view(ex.route->cfg.cluster) : "";
   char num[64];
   if (log.json()) {
-    std::snprintf(num, sizeof num, "{\"ts_ms\":%lld,\"worker\":%d,", (long long)rt::wall_ms(), w.id());
+    std::snprintf(num, sizeof num, "{\"ts_ms\":%lld,\"worker\":%d,", (long long)rt::wall_ms(),
+                  w.id());
     out += num;
     out += "\"client\":";
     append_json_string(out, ex.peer_ip);
@@ -85,13 +86,15 @@ void write_access_log(Worker& w, const Exchange& ex, int64_t end_ns) {
     std::snprintf(num, sizeof num, ",\"status\":%d,\"error\":", ex.status);
     out += num;
     append_json_string(out, error_info(ex.error).code);
+    out += ",\"hop\":";  // who failed: client, proxy or upstream (empty when nothing did)
+    append_json_string(out, error_info(ex.error).hop);
     std::snprintf(num, sizeof num, ",\"bytes_in\":%llu,\"bytes_out\":%llu,",
                   (unsigned long long)ex.bytes_in, (unsigned long long)ex.bytes_out);
     out += num;
     out += "\"request_id\":";
     append_json_string(out, ex.request_id);
-    std::snprintf(num, sizeof num, ",\"duration_ms\":%.3f,\"timing\":",
-                  double(end_ns - ex.spans.start_ns) / 1e6);
+    std::snprintf(num, sizeof num,
+                  ",\"duration_ms\":%.3f,\"timing\":", double(end_ns - ex.spans.start_ns) / 1e6);
     out += num;
     append_json_string(out, ex.spans.server_timing());
     out += "}\n";
@@ -109,7 +112,7 @@ void write_access_log(Worker& w, const Exchange& ex, int64_t end_ns) {
 // connections each hold one of these (plus the coroutine frame around it) and nothing else.
 struct Connection {
   Worker& w;
-  rt::TcpStream& client;
+  rt::Stream& client;
   ConnBuffer& buf;
   const std::string& listener_key;
   std::string peer_ip;
@@ -168,19 +171,19 @@ rt::Task<Next> serve_one(Connection& c, std::shared_ptr<WorkerGeneration> gen,
   ex.spans = spans;
 
   if (timed_out || pr.status == http::h1::ParseStatus::kError) {
-    ProxyError e = timed_out ? ProxyError::kRequestTimeout
-                             : error_for_parse_status(pr.error_status);
+    ProxyError e =
+        timed_out ? ProxyError::kRequestTimeout : error_for_parse_status(pr.error_status);
     ex.request_id = new_request_id(w);
     ex.close_client = true;
-    co_await send_error(ex, e, "", timed_out ? "request head not received in time"
-                                             : pr.error_reason);
+    co_await send_error(ex, e, "",
+                        timed_out ? "request head not received in time" : pr.error_reason);
     co_return Next::kClose;
   }
   c.buf.consume(pr.consumed);
   ex.spans.parsed_ns = rt::mono_ns();
 
   // ---- route ----
-  ex.route = ls->router.match(req);
+  ex.route = ls->router->match(req);  // an HTTP session serves HTTP listeners only
   ex.spans.routed_ns = rt::mono_ns();
   if (const std::string* rid = req.headers.get("x-request-id"); rid && !rid->empty()) {
     ex.request_id = *rid;

@@ -1,13 +1,16 @@
-// Builds the request head sent upstream: hop-by-hop headers dropped, X-Forwarded-*, Via,
-// X-Request-Id and traceparent set (SPEC 3), framing re-stated. Writes bytes directly (no
-// intermediate header map) because it runs on every request.
-// Thread contract: pure functions; the caller's worker.
+// The request head's changes on the way upstream (SPEC 3), as a HeaderTransform any upstream
+// codec applies while writing: hop-by-hop fields and those named in Connection dropped;
+// X-Forwarded-For/Proto/Host, Via, X-Request-Id and traceparent restated (the client's values
+// kept only where SPEC says); Host supplied for HTTP/1.0 clients; Upgrade kept for a tunnel.
+// Thread contract: one request's, on its worker.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "http/connection_options.h"
+#include "http/header_transform.h"
 #include "http/message.h"
 
 namespace cw::proxy {
@@ -19,14 +22,35 @@ struct ForwardedFor {
   std::string_view default_host;  // Host to send when the client sent none (HTTP/1.0)
 };
 
-// Appends the upstream request head to out. body: the framing to declare upstream (the body
-// itself is re-framed by the caller to match). request_id is used when the client sent none.
-// span_id: 16 hex chars for traceparent's parent-id; trace_id_hex: 32 hex chars used when the
-// client sent no valid traceparent.
-void build_upstream_request(const http::RequestHead& req, const ForwardedFor& fwd,
-                            std::string_view request_id, std::string_view trace_id_hex,
-                            std::string_view span_id_hex, const http::BodyFraming& body,
-                            std::string& out);
+class ForwardTransform final : public http::HeaderTransform {
+ public:
+  // request_id is used when the client sent none. trace_id_hex (32 hex chars) is used when the
+  // client sent no valid traceparent; span_id_hex (16) is this hop's parent-id. The views must
+  // outlive the transform (they live in the request's frame).
+  ForwardTransform(const http::RequestHead& req, const ForwardedFor& fwd,
+                   std::string_view request_id, std::string_view trace_id_hex,
+                   std::string_view span_id_hex);
+
+  bool keep(const http::Header& h) const override;
+  void append(http::FieldSink& out) const override;
+
+ private:
+  const http::RequestHead& req_;
+  ForwardedFor fwd_;
+  std::string_view request_id_;
+  std::string_view trace_id_;
+  std::string_view span_id_;
+  http::ConnectionOptions conn_;
+  bool has_host_ = false;
+  // The client's values of the fields this hop restates (last one wins), or null.
+  const std::string* xff_ = nullptr;
+  const std::string* xfp_ = nullptr;
+  const std::string* xfh_ = nullptr;
+  const std::string* via_ = nullptr;
+  const std::string* rid_ = nullptr;
+  const std::string* tp_ = nullptr;
+  const std::string* upgrade_ = nullptr;
+};
 
 // Drops hop-by-hop headers (and those named in Connection) from a response, in place.
 void strip_response_hop_headers(http::HeaderMap& headers);

@@ -29,7 +29,8 @@ Router::Router(const config::Listener& listener, const std::vector<std::string>&
     for (const auto& h : r.match.headers) {
       cr->header_res.push_back(h.regex ? std::make_unique<re2::RE2>(*h.regex) : nullptr);
     }
-    if (r.match.host && r.match.host->rfind("*.", 0) == 0) cr->host_suffix = r.match.host->substr(1);
+    if (r.match.host && r.match.host->rfind("*.", 0) == 0)
+      cr->host_suffix = r.match.host->substr(1);
     routes_.push_back(std::move(cr));
     ++idx;
   }

@@ -21,14 +21,13 @@ struct CompiledRoute {
   int cluster = -1;  // index into ProxySnapshot::clusters, or -1 (direct response / redirect)
   std::unique_ptr<re2::RE2> path_re;
   std::vector<std::unique_ptr<re2::RE2>> header_res;  // parallel to cfg.match.headers
-  std::string host_suffix;  // for "*.example.com": ".example.com"
+  std::string host_suffix;                            // for "*.example.com": ".example.com"
 };
 
 class Router {
  public:
   // cluster_index maps a cluster name to its index; unknown names were refused at load.
-  Router(const config::Listener& listener,
-         const std::vector<std::string>& cluster_names);
+  Router(const config::Listener& listener, const std::vector<std::string>& cluster_names);
   const CompiledRoute* match(const http::RequestHead& req) const;
   const std::vector<std::unique_ptr<CompiledRoute>>& routes() const { return routes_; }
 

@@ -24,6 +24,22 @@ bool ListenerSnapshot::trusted_proxy(const rt::SocketAddress& peer) const {
   return any_contains(cfg.trusted_proxies, peer);
 }
 
+std::optional<ListenerProtocol> parse_listener_protocol(std::string_view name) {
+  if (name == "http") return ListenerProtocol::kHttp;
+  return std::nullopt;
+}
+
+ListenerSnapshot::ListenerSnapshot(const config::Listener& l, ListenerProtocol p,
+                                   const std::vector<std::string>& clusters)
+    : cfg(l), protocol(p) {
+  if (p == ListenerProtocol::kHttp) router = std::make_unique<Router>(l, clusters);
+}
+
+std::string listener_key(const config::Listener& l) {
+  if (l.listen.port == 0) return l.name + "@" + l.listen.text();
+  return l.listen.text();
+}
+
 const ListenerSnapshot* ProxySnapshot::listener(const std::string& key) const {
   for (const auto& l : listeners) {
     if (l->key == key) return l.get();
@@ -50,14 +66,20 @@ std::shared_ptr<const ProxySnapshot> build_snapshot(std::shared_ptr<const config
     snap->cluster_names.push_back(c.name);
   }
   for (const auto& l : cfg->listeners) {
-    auto ls = std::make_unique<ListenerSnapshot>(l, snap->cluster_names);
+    auto protocol = parse_listener_protocol(l.protocol);
+    if (!protocol) {
+      error =
+          "listener " + l.name + ": protocol '" + l.protocol + "' is not served by this version";
+      return nullptr;
+    }
+    auto ls = std::make_unique<ListenerSnapshot>(l, *protocol, snap->cluster_names);
     auto addr = rt::SocketAddress::from_ip_port(l.listen.host, l.listen.port);
     if (!addr) {
       error = "listener " + l.name + ": bad address " + l.listen.text();
       return nullptr;
     }
     ls->address = *addr;
-    ls->key = l.listen.text();
+    ls->key = listener_key(l);
     ls->index = int(snap->listeners.size());
     snap->listeners.push_back(std::move(ls));
   }

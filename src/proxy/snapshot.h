@@ -3,8 +3,11 @@
 // Thread contract: immutable after build; any thread.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/model.h"
@@ -14,15 +17,23 @@
 
 namespace cw::proxy {
 
+// What a listener speaks: picks the handler that serves its connections (proxy/worker.cc). TLS
+// with ALPN, h2c, TCP and UDP add an enumerator here and a row in that table.
+enum class ListenerProtocol : uint8_t { kHttp, kCount };
+std::optional<ListenerProtocol> parse_listener_protocol(std::string_view name);
+
 struct ListenerSnapshot {
   config::Listener cfg;
+  ListenerProtocol protocol = ListenerProtocol::kHttp;
   rt::SocketAddress address;
-  int index = 0;    // position in ProxySnapshot::listeners
-  std::string key;  // address text: the identity of a bound socket across reloads
-  Router router;
+  int index = 0;  // position in ProxySnapshot::listeners
+  // The identity of a bound socket across reloads: the address text, or for port 0
+  // "name@address" (each port-0 listener has a kernel-chosen port of its own, kept by reloads).
+  std::string key;
+  std::unique_ptr<Router> router;  // HTTP listeners only (null for the others)
 
-  ListenerSnapshot(const config::Listener& l, const std::vector<std::string>& clusters)
-      : cfg(l), router(l, clusters) {}
+  ListenerSnapshot(const config::Listener& l, ListenerProtocol p,
+                   const std::vector<std::string>& clusters);
   bool allowed(const rt::SocketAddress& peer) const;
   bool trusted_proxy(const rt::SocketAddress& peer) const;
 };
@@ -36,6 +47,9 @@ struct ProxySnapshot {
 
   const ListenerSnapshot* listener(const std::string& key) const;
 };
+
+// The socket identity of a listener (see ListenerSnapshot::key).
+std::string listener_key(const config::Listener& l);
 
 // Builds a snapshot; reuses hosts of `previous` by key. Null with `error` set on failure.
 std::shared_ptr<const ProxySnapshot> build_snapshot(std::shared_ptr<const config::Config> cfg,

@@ -33,7 +33,7 @@ struct WorkerStats {
   Counter downstream_connections;
   Counter downstream_denied;  // refused by the listener ACL
   Gauge downstream_active;
-  Gauge downstream_idle;      // keep-alive connections between requests
+  Gauge downstream_idle;  // keep-alive connections between requests
 
   // Finds or creates an entry (takes registry_mu).
   RouteStats& route(const std::string& listener, const std::string& route,

@@ -10,59 +10,40 @@
 namespace cw::proxy {
 namespace {
 
-rt::Task<void> accept_loop(Worker* w, rt::TcpListener* listener, std::string key) {
-  for (;;) {
-    auto s = co_await listener->accept();
-    if (!s) {
-      if (s.error() == std::errc::operation_canceled ||
-          s.error() == std::errc::bad_file_descriptor)
-        co_return;  // listener closed (reload removed it, or drain)
-      // Out of descriptors or buffers: say so, back off briefly, keep serving the others.
-      CW_WARN("worker {}: accept on {} failed: {}", w->id(), key, s.error().message());
-      co_await rt::sleep_for(w->loop(), 50);
-      if (!listener->is_open()) co_return;
-      continue;
-    }
-    w->stats().downstream_connections.inc();
-    const ListenerSnapshot* ls = w->generation()->snap->listener(key);
-    if (!ls || !ls->allowed(s->peer())) {
-      w->stats().downstream_denied.inc();
-      continue;  // dropping the stream closes it
-    }
-    rt::spawn(serve_http(w, std::move(*s), key));
-  }
-}
+// The protocol handlers: what serves a connection accepted on a listener of each protocol,
+// indexed by ListenerProtocol. TLS (https, ALPN), h2c, TCP and UDP listeners add a row.
+using ServeConnection = rt::Task<void> (*)(Worker*, rt::TcpStream, std::string listener_key);
+constexpr ServeConnection kServe[size_t(ListenerProtocol::kCount)] = {
+    &serve_http,  // kHttp: HTTP/1.1 (proxy/http_session.cc)
+};
 
 }  // namespace
 
-Worker::Worker(int id) : id_(id), rng_(0x9e3779b97f4a7c15ull * uint64_t(id + 1) ^ uint64_t(rt::mono_ns())) {
+Worker::Worker(int id)
+    : id_(id), rng_(0x9e3779b97f4a7c15ull * uint64_t(id + 1) ^ uint64_t(rt::mono_ns())) {
   sessions_.prev = sessions_.next = &sessions_;
 }
 
 Worker::~Worker() {
   // Cancel the acceptors and let them finish, so their frames are freed (the thread is gone;
   // this runs on the destroying thread).
-  for (auto& [key, l] : listeners_) l->close();
+  for (auto& [key, a] : acceptors_) a->close();
   loop_.run_deferred();
-  listeners_.clear();
+  acceptors_.clear();
   gen_.reset();
 }
 
-Result<rt::SocketAddress> Worker::bind_listener(const std::string& key,
-                                                const rt::SocketAddress& addr) {
-  auto l = rt::TcpListener::bind(loop_, addr);
-  if (!l) return fail(l.error());
-  rt::SocketAddress local = l->local_address();
-  listeners_[key] = std::make_unique<rt::TcpListener>(std::move(*l));
-  return local;
+void Worker::on_accept(const std::string& key, rt::TcpStream s) {
+  stats_.downstream_connections.inc();
+  const ListenerSnapshot* ls = gen_->snap->listener(key);
+  if (!ls || !ls->allowed(s.peer())) {
+    stats_.downstream_denied.inc();
+    return;  // dropping the stream closes it
+  }
+  rt::spawn(kServe[size_t(ls->protocol)](this, std::move(s), key));
 }
 
-void Worker::spawn_acceptor(const std::string& key) {
-  rt::spawn(accept_loop(this, listeners_[key].get(), key));
-}
-
-void Worker::install(std::shared_ptr<const ProxySnapshot> snap,
-                     const std::map<std::string, rt::SocketAddress>& bound) {
+void Worker::install(std::shared_ptr<const ProxySnapshot> snap, ListenerFds fresh) {
   auto gen = std::make_shared<WorkerGeneration>();
   gen->snap = snap;
   for (size_t i = 0; i < snap->clusters.size(); ++i) {
@@ -73,52 +54,66 @@ void Worker::install(std::shared_ptr<const ProxySnapshot> snap,
       }
     }
     auto& cstats = stats_.cluster(snap->clusters[i]->name);
-    gen->clusters.push_back(std::make_unique<upstream::WorkerCluster>(
+    gen->clusters.push_back(std::make_shared<upstream::WorkerCluster>(
         snap->clusters[i], loop_, next_random(), prev, cstats, stats_.registry_mu));
   }
   for (const auto& l : snap->listeners) {
-    std::vector<RouteStats*> rs;
-    for (const auto& r : l->router.routes()) {
-      rs.push_back(&stats_.route(l->cfg.name, r->name, r->cfg.cluster));
+    std::vector<RouteStats*> rs;  // empty for listeners without a router (not HTTP)
+    if (l->router) {
+      for (const auto& r : l->router->routes())
+        rs.push_back(&stats_.route(l->cfg.name, r->name, r->cfg.cluster));
     }
     gen->route_stats.push_back(std::move(rs));
   }
   gen_ = std::move(gen);
 
-  // Listeners: keep the sockets of unchanged addresses (no connection is dropped), open new
-  // ones, close removed ones.
-  for (auto it = listeners_.begin(); it != listeners_.end();) {
+  for (auto it = acceptors_.begin(); it != acceptors_.end();) {
     if (!snap->listener(it->first)) {
       it->second->close();
-      it = listeners_.erase(it);
+      it = acceptors_.erase(it);
     } else {
       ++it;
     }
   }
-  if (!draining_) {
-    for (const auto& l : snap->listeners) {
-      auto& slot = listeners_[l->key];
-      bool fresh = !slot;
-      if (!slot) {
-        auto b = bound.find(l->key);
-        rt::SocketAddress addr = b != bound.end() ? b->second : l->address;
-        auto bl = rt::TcpListener::bind(loop_, addr);
-        if (!bl) {
-          CW_ERROR("worker {}: cannot listen on {}: {}", id_, addr.text(), bl.error().message());
-          listeners_.erase(l->key);
-          continue;
-        }
-        slot = std::make_unique<rt::TcpListener>(std::move(*bl));
-      }
-      if (fresh || !acceptors_started_.count(l->key)) {
-        acceptors_started_.insert(l->key);
-        spawn_acceptor(l->key);
-      }
+  if (draining_) return;
+  for (const auto& l : snap->listeners) {
+    if (acceptors_.count(l->key)) continue;
+    auto fd = fresh.find(l->key);
+    if (fd == fresh.end() || !fd->second.valid()) {
+      CW_ERROR("worker {}: no socket for listener {} ({})", id_, l->cfg.name, l->key);
+      continue;
     }
+    auto listener = rt::TcpListener::adopt(loop_, std::move(fd->second));
+    if (!listener) {
+      CW_ERROR("worker {}: cannot serve listener {} ({}): {}", id_, l->cfg.name, l->key,
+               listener.error().message());
+      continue;
+    }
+    std::string key = l->key;
+    acceptors_.emplace(key, std::make_unique<rt::Acceptor>(
+                                std::move(*listener), accept_reserve_, accept_counters_,
+                                [this, key](rt::TcpStream s) { on_accept(key, std::move(s)); }));
   }
-  for (auto it = acceptors_started_.begin(); it != acceptors_started_.end();) {
-    it = listeners_.count(*it) ? std::next(it) : acceptors_started_.erase(it);
+}
+
+bool Worker::update_cluster(std::shared_ptr<const upstream::ClusterSnapshot> cluster) {
+  if (!gen_) return false;
+  size_t i = 0;
+  while (i < gen_->clusters.size() && gen_->clusters[i]->snapshot().name != cluster->name) ++i;
+  if (i == gen_->clusters.size()) {
+    CW_DEBUG("worker {}: update for cluster {} not in the current config, dropped", id_,
+             cluster->name);
+    return false;
   }
+  // A copy of the current generation: the same snapshot, routes and clusters (shared), but for
+  // the updated one. The old generation object is untouched for the requests that hold it.
+  auto gen = std::make_shared<WorkerGeneration>(*gen_);
+  auto& cstats = stats_.cluster(cluster->name);
+  gen->clusters[i] = std::make_shared<upstream::WorkerCluster>(
+      std::move(cluster), loop_, next_random(), gen_->clusters[i].get(), cstats,
+      stats_.registry_mu);
+  gen_ = std::move(gen);
+  return true;
 }
 
 void Worker::start() {
@@ -131,12 +126,11 @@ void Worker::join() {
 
 void Worker::begin_drain() {
   draining_ = true;
-  for (auto& [key, l] : listeners_) l->close();
-  listeners_.clear();
-  acceptors_started_.clear();
+  for (auto& [key, a] : acceptors_) a->close();
+  acceptors_.clear();
   // Idle keep-alive connections are closed now; busy ones close after their response.
   for (SessionEntry* e = sessions_.next; e != &sessions_; e = e->next) {
-    if (e->idle && e->stream->is_open()) ::shutdown(e->stream->fd(), SHUT_RDWR);
+    if (e->idle) e->stream->shutdown_both();
   }
   access_log_.flush();
 }

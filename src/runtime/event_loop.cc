@@ -19,7 +19,15 @@ constexpr int kMaxEvents = 256;
 
 EventLoop* EventLoop::current() { return t_current; }
 
-EventLoop::EventLoop() : now_ns_(mono_ns()), timers_(now_ns_ / 1'000'000) {
+const Clock& monotonic_clock() {
+  static const MonotonicClock clock;
+  return clock;
+}
+
+EventLoop::EventLoop(const Clock* clock)
+    : clock_(clock ? clock : &monotonic_clock()),
+      now_ns_(clock_->now_ns()),
+      timers_(now_ns_ / 1'000'000) {
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epfd_ < 0 || wakefd_ < 0) {
@@ -40,7 +48,7 @@ EventLoop::~EventLoop() {
   ::close(epfd_);
 }
 
-void EventLoop::refresh_now() { now_ns_ = mono_ns(); }
+void EventLoop::refresh_now() { now_ns_ = clock_->now_ns(); }
 
 IoState* EventLoop::add(int fd) {
   IoState* st;
@@ -128,44 +136,55 @@ void EventLoop::run_deferred() {
   t_current = prev;
 }
 
+void EventLoop::iterate(int timeout_ms) {
+  epoll_event events[kMaxEvents];
+  int timeout = deferred_.empty() ? timeout_ms : 0;
+  int n = epoll_wait(epfd_, events, kMaxEvents, timeout);
+  refresh_now();
+  ++iterations_;
+  for (int i = 0; i < n; ++i) {
+    auto* st = static_cast<IoState*>(events[i].data.ptr);
+    if (st == &wake_state_) {
+      uint64_t v;
+      [[maybe_unused]] auto r = ::read(wakefd_, &v, sizeof v);
+      wake_pending_.store(false);
+      drain_posted();
+      continue;
+    }
+    if (st->dead) continue;
+    uint32_t e = events[i].events;
+    if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) st->hup = true;
+    if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+      st->readable = true;
+      if (IoWaiter* w = st->reader) w->on_ready(w);
+    }
+    if (st->dead) continue;  // the reader may have closed it
+    if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+      st->writable = true;
+      if (IoWaiter* w = st->writer) w->on_ready(w);
+    }
+  }
+  timers_.advance(now_ms());
+  while (!deferred_.empty()) {
+    auto batch = std::move(deferred_);
+    deferred_.clear();
+    for (auto h : batch) h.resume();
+  }
+  free_retired();
+}
+
+void EventLoop::run_once(int timeout_ms) {
+  EventLoop* prev = t_current;
+  t_current = this;
+  if (timeout_ms < 0) timeout_ms = timers_.next_timeout_ms();
+  iterate(timeout_ms);
+  drain_posted();
+  t_current = prev;
+}
+
 void EventLoop::run() {
   t_current = this;
-  epoll_event events[kMaxEvents];
-  while (!stop_.load(std::memory_order_relaxed)) {
-    int timeout = deferred_.empty() ? timers_.next_timeout_ms() : 0;
-    int n = epoll_wait(epfd_, events, kMaxEvents, timeout);
-    refresh_now();
-    ++iterations_;
-    for (int i = 0; i < n; ++i) {
-      auto* st = static_cast<IoState*>(events[i].data.ptr);
-      if (st == &wake_state_) {
-        uint64_t v;
-        [[maybe_unused]] auto r = ::read(wakefd_, &v, sizeof v);
-        wake_pending_.store(false);
-        drain_posted();
-        continue;
-      }
-      if (st->dead) continue;
-      uint32_t e = events[i].events;
-      if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) st->hup = true;
-      if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-        st->readable = true;
-        if (IoWaiter* w = st->reader) w->on_ready(w);
-      }
-      if (st->dead) continue;  // the reader may have closed it
-      if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
-        st->writable = true;
-        if (IoWaiter* w = st->writer) w->on_ready(w);
-      }
-    }
-    timers_.advance(now_ms());
-    while (!deferred_.empty()) {
-      auto batch = std::move(deferred_);
-      deferred_.clear();
-      for (auto h : batch) h.resume();
-    }
-    free_retired();
-  }
+  while (!stop_.load(std::memory_order_relaxed)) iterate(timers_.next_timeout_ms());
   drain_posted();
   t_current = nullptr;
 }

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "runtime/clock.h"
 #include "runtime/timer_wheel.h"
 
 namespace cw::rt {
@@ -30,21 +31,26 @@ struct IoState {
   int fd = -1;
   bool readable = false;  // last known: data (or EOF) may be waiting
   bool writable = false;
-  bool hup = false;       // peer closed (EPOLLRDHUP / EPOLLHUP) or error
-  bool dead = false;      // closed; events for it are ignored
+  bool hup = false;   // peer closed (EPOLLRDHUP / EPOLLHUP) or error
+  bool dead = false;  // closed; events for it are ignored
   IoWaiter* reader = nullptr;
   IoWaiter* writer = nullptr;
 };
 
 class EventLoop {
  public:
-  EventLoop();
+  // clock: where now_ms() comes from; tests pass a ManualClock and call run_once().
+  explicit EventLoop(const Clock* clock = nullptr);
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
   // Runs until stop(). Returns after the current iteration finishes.
   void run();
+  // One iteration: waits for events up to timeout_ms (0 = poll, -1 = until the next timer),
+  // refreshes the clock, dispatches readiness, fires due timers, resumes deferred coroutines.
+  // For tests that drive the loop step by step (with a ManualClock).
+  void run_once(int timeout_ms = 0);
   // Thread-safe: asks run() to return.
   void stop();
   // Thread-safe: runs fn on the loop thread soon. Control-plane messages only (config
@@ -79,7 +85,9 @@ class EventLoop {
  private:
   void drain_posted();
   void free_retired();
+  void iterate(int timeout_ms);
 
+  const Clock* clock_;
   int epfd_ = -1;
   int wakefd_ = -1;
   IoState wake_state_;

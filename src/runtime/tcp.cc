@@ -1,5 +1,5 @@
-// TCP socket awaiters and helpers. The fast path of every operation is one syscall and no
-// suspension; readiness flags cached in IoState skip syscalls that would return EAGAIN.
+// TCP streams, listeners and connect. The stream's steps are one syscall each; readiness flags
+// cached in IoState skip syscalls that would return EAGAIN (see stream.cc for the awaiters).
 // Thread contract: the owning loop's thread.
 #include "runtime/tcp.h"
 
@@ -14,197 +14,38 @@
 namespace cw::rt {
 namespace detail {
 
-void IoAwaiterBase::suspend_on(IoWaiter*& slot, std::coroutine_handle<> h) {
-  h_ = h;
-  slot = this;
-  slot_ = &slot;
-  on_cancel = [](IoWaiter* w) {
-    auto* self = static_cast<IoAwaiterBase*>(w);
-    self->loop_.timers().cancel(self->timer_);
-    self->err_ = std::make_error_code(std::errc::operation_canceled);
-    self->loop_.defer(self->h_);
-  };
-  if (deadline_ != kNoDeadline) {
-    timer_.ctx = this;
-    timer_.fire = [](TimerNode* n) {
-      auto* self = static_cast<IoAwaiterBase*>(n->ctx);
-      *self->slot_ = nullptr;
-      self->err_ = std::make_error_code(std::errc::timed_out);
-      self->h_.resume();
-    };
-    loop_.timers().arm(timer_, deadline_);
-  }
-}
-
-void IoAwaiterBase::complete(IoWaiter*& slot) {
-  slot = nullptr;
-  loop_.timers().cancel(timer_);
-  h_.resume();
-}
-
-// ---- read ----
-
-bool ReadAwaiter::try_read() {
-  for (;;) {
-    ssize_t n = ::read(st_->fd, buf_, len_);
-    if (n > 0) {
-      got_ = size_t(n);
-      // A short read drained the socket: the next read waits for an edge instead of
-      // paying for an EAGAIN. Not after the peer closed: no edge follows the FIN, and the
-      // next read must return the EOF at once.
-      if (size_t(n) < len_ && !st_->hup) st_->readable = false;
-      return true;
-    }
-    if (n == 0) {
-      got_ = 0;
-      return true;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN) {
-      st_->readable = false;
-      return false;
-    }
-    err_ = std::error_code(errno, std::system_category());
-    return true;
-  }
-}
-
-bool ReadAwaiter::await_ready() {
-  if (!st_ || st_->dead) {
-    err_ = std::make_error_code(std::errc::bad_file_descriptor);
-    return true;
-  }
-  if ((st_->readable || st_->hup) && try_read()) return true;
-  if (expired()) {
-    err_ = std::make_error_code(std::errc::timed_out);
-    return true;
-  }
-  on_ready = &ReadAwaiter::ready;
-  return false;
-}
-
-void ReadAwaiter::ready(IoWaiter* w) {
-  auto* self = static_cast<ReadAwaiter*>(w);
-  if (self->try_read()) self->complete(self->st_->reader);
-}
-
-Result<size_t> ReadAwaiter::await_resume() {
-  if (err_) return fail(err_);
-  return got_;
-}
-
-// ---- readable ----
-
-bool ReadableAwaiter::await_ready() {
-  if (!st_ || st_->dead) {
-    err_ = std::make_error_code(std::errc::bad_file_descriptor);
-    return true;
-  }
-  if (st_->readable || st_->hup) return true;
-  if (expired()) {
-    err_ = std::make_error_code(std::errc::timed_out);
-    return true;
-  }
-  on_ready = &ReadableAwaiter::ready;
-  return false;
-}
-
-void ReadableAwaiter::ready(IoWaiter* w) {
-  auto* self = static_cast<ReadableAwaiter*>(w);
-  self->complete(self->st_->reader);
-}
-
-Result<void> ReadableAwaiter::await_resume() {
-  if (err_) return fail(err_);
-  return {};
-}
-
-// ---- write ----
-
-WriteAwaiter::WriteAwaiter(EventLoop& loop, IoState* st, const iovec* iov, int n,
-                           int64_t deadline)
-    : IoAwaiterBase(loop, st, deadline), n_(n > kMaxIov ? kMaxIov : n) {
-  for (int i = 0; i < n_; ++i) iov_[i] = iov[i];
-}
-
-bool WriteAwaiter::try_write() {
-  while (first_ < n_) {
-    if (iov_[first_].iov_len == 0) {
-      ++first_;
-      continue;
-    }
-    msghdr msg{};
-    msg.msg_iov = iov_ + first_;
-    msg.msg_iovlen = size_t(n_ - first_);
-    ssize_t w = ::sendmsg(st_->fd, &msg, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        st_->writable = false;
-        return false;
-      }
-      err_ = std::error_code(errno, std::system_category());
-      return true;
-    }
-    size_t left = size_t(w);
-    while (first_ < n_ && left >= iov_[first_].iov_len) {
-      left -= iov_[first_].iov_len;
-      ++first_;
-    }
-    if (first_ < n_) {
-      iov_[first_].iov_base = static_cast<char*>(iov_[first_].iov_base) + left;
-      iov_[first_].iov_len -= left;
-    }
-  }
-  return true;
-}
-
-bool WriteAwaiter::await_ready() {
-  if (!st_ || st_->dead) {
-    err_ = std::make_error_code(std::errc::bad_file_descriptor);
-    return true;
-  }
-  if (try_write()) return true;
-  if (expired()) {
-    err_ = std::make_error_code(std::errc::timed_out);
-    return true;
-  }
-  on_ready = &WriteAwaiter::ready;
-  return false;
-}
-
-void WriteAwaiter::ready(IoWaiter* w) {
-  auto* self = static_cast<WriteAwaiter*>(w);
-  if (self->try_write()) self->complete(self->st_->writer);
-}
-
-Result<void> WriteAwaiter::await_resume() {
-  if (err_) return fail(err_);
-  return {};
-}
-
 // ---- accept ----
 
-bool AcceptAwaiter::try_accept() {
+int accept_fd(int listen_fd, SocketAddress& peer) {
   for (;;) {
     sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    int fd = ::accept4(st_->fd, reinterpret_cast<sockaddr*>(&ss), &len,
-                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd =
+        ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      fd_ = fd;
-      peer_ = SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-      return true;
+      peer = SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+      return fd;
     }
-    if (errno == EINTR || errno == ECONNABORTED) continue;
-    if (errno == EAGAIN) {
-      st_->readable = false;
-      return false;
-    }
-    // EMFILE/ENFILE/ENOBUFS: report; the acceptor backs off and tries again.
-    err_ = std::error_code(errno, std::system_category());
-    return true;
+    if (errno != EINTR && errno != ECONNABORTED) return -1;
   }
+}
+
+Result<TcpStream> adopt_accepted(EventLoop& loop, int fd, const SocketAddress& peer) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return TcpStream::adopt(loop, fd, peer);
+}
+
+bool AcceptAwaiter::try_accept() {
+  fd_ = accept_fd(st_->fd, peer_);
+  if (fd_ >= 0) return true;
+  if (errno == EAGAIN) {
+    st_->readable = false;
+    return false;
+  }
+  // EMFILE/ENFILE/ENOBUFS: reported; the Acceptor sheds, backs off and counts (acceptor.h).
+  err_ = std::error_code(errno, std::system_category());
+  return true;
 }
 
 bool AcceptAwaiter::await_ready() {
@@ -224,9 +65,7 @@ void AcceptAwaiter::ready(IoWaiter* w) {
 
 Result<TcpStream> AcceptAwaiter::await_resume() {
   if (err_) return fail(err_);
-  int one = 1;
-  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return TcpStream::adopt(loop_, fd_, peer_);
+  return adopt_accepted(loop_, fd_, peer_);
 }
 
 }  // namespace detail
@@ -255,6 +94,42 @@ TcpStream& TcpStream::operator=(TcpStream&& o) noexcept {
     peer_ = o.peer_;
   }
   return *this;
+}
+
+IoStep TcpStream::read_some(char* buf, size_t len) {
+  for (;;) {
+    ssize_t n = ::read(st_->fd, buf, len);
+    if (n > 0) {
+      // A short read drained the socket: the next read waits for an edge instead of paying
+      // for an EAGAIN. Not after the peer closed: no edge follows the FIN, and the next read
+      // must return the EOF at once.
+      if (size_t(n) < len && !st_->hup) st_->readable = false;
+      return {size_t(n)};
+    }
+    if (n == 0) return {};
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      st_->readable = false;
+      return {0, true};
+    }
+    return {0, false, std::error_code(errno, std::system_category())};
+  }
+}
+
+IoStep TcpStream::write_some(const iovec* iov, int n) {
+  msghdr msg{};
+  msg.msg_iov = const_cast<iovec*>(iov);
+  msg.msg_iovlen = size_t(n);
+  for (;;) {
+    ssize_t w = ::sendmsg(st_->fd, &msg, MSG_NOSIGNAL);
+    if (w >= 0) return {size_t(w)};
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      st_->writable = false;
+      return {0, true};
+    }
+    return {0, false, std::error_code(errno, std::system_category())};
+  }
 }
 
 bool TcpStream::idle_and_open() {
@@ -291,22 +166,15 @@ void TcpStream::reset() {
 // ---- TcpListener ----
 
 Result<TcpListener> TcpListener::bind(EventLoop& loop, const SocketAddress& addr, int backlog) {
-  int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail_errno(errno);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (::bind(fd, addr.sa(), addr.len()) != 0 || ::listen(fd, backlog) != 0) {
-    int err = errno;
-    ::close(fd);
-    return fail_errno(err);
-  }
-  IoState* st = loop.add(fd);
-  if (!st) {
-    int err = errno;
-    ::close(fd);
-    return fail_errno(err);
-  }
+  auto fd = open_listen_socket(addr, backlog);
+  if (!fd) return fail(fd.error());
+  return adopt(loop, std::move(*fd));
+}
+
+Result<TcpListener> TcpListener::adopt(EventLoop& loop, OwnedFd fd) {
+  IoState* st = loop.add(fd.get());
+  if (!st) return fail_errno(errno);  // fd closes with `fd`
+  fd.release();
   TcpListener l;
   l.loop_ = &loop;
   l.st_ = st;
@@ -325,12 +193,7 @@ TcpListener& TcpListener::operator=(TcpListener&& o) noexcept {
   return *this;
 }
 
-SocketAddress TcpListener::local_address() const {
-  sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  if (!st_ || getsockname(st_->fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
-  return SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-}
+SocketAddress TcpListener::local_address() const { return bound_address(fd()); }
 
 void TcpListener::close() {
   if (st_) {

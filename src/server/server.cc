@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "config/load.h"
 #include "runtime/clock.h"
+#include "runtime/latch.h"
 
 namespace cw::server {
 
@@ -51,11 +52,6 @@ Server::~Server() {
   if (owns_access_log_fd_) ::close(access_log_fd_);
 }
 
-static std::string listen_error(const config::Listener& l, const rt::SocketAddress& a,
-                                const std::error_code& ec) {
-  return "listener " + l.name + ": cannot listen on " + a.text() + ": " + ec.message();
-}
-
 bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::string>& errors) {
   for (const auto& key : cfg->unapplied_keys) {
     CW_WARN("{}: {} is accepted but not applied by this version", cfg->source, key);
@@ -69,40 +65,26 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   int n = cfg->workers > 0 ? cfg->workers : int(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
 
-  // A taken port is named and fatal at start-up. The probe has no SO_REUSEPORT, so it also
-  // catches another causeway (or anything else) already listening there.
-  for (const auto& l : snap_->listeners) {
-    if (l->address.port() == 0) continue;
-    auto r = rt::probe_bind(l->address);
-    if (!r) errors.push_back(listen_error(l->cfg, l->address, r.error()));
-  }
   auto admin_addr = rt::SocketAddress::from_ip_port(cfg->admin.listen.host, cfg->admin.listen.port);
   if (!admin_addr) {
     errors.push_back("admin: bad listen address " + cfg->admin.listen.text());
   } else if (admin_addr->port() != 0) {
     auto r = rt::probe_bind(*admin_addr);
-    if (!r) errors.push_back("admin: cannot listen on " + admin_addr->text() + ": " + r.error().message());
+    if (!r)
+      errors.push_back("admin: cannot listen on " + admin_addr->text() + ": " +
+                       r.error().message());
   }
+  auto opened = open_listeners(*snap_, {}, n);
+  if (!opened) errors.insert(errors.end(), opened.error().begin(), opened.error().end());
   if (!errors.empty()) return false;
 
   for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<proxy::Worker>(i));
-  for (const auto& l : snap_->listeners) {
-    rt::SocketAddress addr = l->address;
-    for (auto& w : workers_) {
-      auto r = w->bind_listener(l->key, addr);
-      if (!r) {
-        errors.push_back(listen_error(l->cfg, addr, r.error()));
-        return false;
-      }
-      addr = *r;  // port 0: every worker shares the port the first one got
-    }
-    bound_[l->key] = addr;
-  }
+  bound_ = opened->bound;
 
   admin::AdminHooks hooks;
   for (auto& w : workers_) hooks.workers.push_back(w.get());
   hooks.snapshot = [this] { return snap_; };
-  hooks.reload = [this] { return reload(); };
+  hooks.reload = [this] { return reload(); };  // a coroutine: answers after the acks
   hooks.ready = [this] { return !draining_.load(); };
   hooks.version = CW_VERSION_STRING;
   hooks.bound_listeners = [this] { return bound_; };
@@ -115,7 +97,9 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   admin_addr_ = *a;
 
   configure_access_log(*cfg);
-  for (auto& w : workers_) w->install(snap_, bound_);
+  for (int i = 0; i < n; ++i) {
+    workers_[size_t(i)]->install(snap_, std::move(opened->per_worker[size_t(i)]));
+  }
   for (auto& w : workers_) w->start();
   for (const auto& [key, addr] : bound_) CW_INFO("listening on {} ({} workers)", addr.text(), n);
   CW_INFO("admin on http://{}/", admin_addr_.text());
@@ -154,83 +138,84 @@ void Server::configure_access_log(const config::Config& cfg) {
   }
 }
 
-void Server::install_everywhere(std::shared_ptr<const proxy::ProxySnapshot> snap) {
+rt::Task<int> Server::install_everywhere(std::shared_ptr<const proxy::ProxySnapshot> snap,
+                                         std::vector<proxy::ListenerFds> fds) {
   snap_ = snap;
-  auto pending = std::make_shared<std::atomic<int>>(int(workers_.size()));
-  for (auto& w : workers_) {
-    proxy::Worker* wp = w.get();
-    auto bound = bound_;
-    wp->loop().post([wp, snap, bound, pending] {
-      wp->install(snap, bound);
-      pending->fetch_sub(1);
+  // A reload answers only once every worker serves the new config, so "reloaded" means live.
+  // Each worker acknowledges by message; the control loop keeps serving while it waits.
+  auto latch = std::make_shared<rt::AckLatch>(control_, int(workers_.size()));
+  rt::EventLoop* control = &control_;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    proxy::Worker* wp = workers_[i].get();
+    auto mine = std::make_shared<proxy::ListenerFds>(std::move(fds[i]));
+    wp->loop().post([wp, snap, mine, latch, control] {
+      wp->install(snap, std::move(*mine));
+      control->post([latch] { latch->ack(); });
     });
   }
-  // A reload answers only once every worker serves the new config, so "reloaded" means live.
-  // Workers install within one loop turn; the bound only guards against a wedged worker.
-  for (int i = 0; i < 5000 && pending->load() > 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  if (pending->load() > 0) CW_WARN("reload: {} workers have not installed yet", pending->load());
+  co_return co_await latch->wait(kInstallAckTimeoutMs);
 }
 
-admin::ReloadOutcome Server::reload() {
-  admin::ReloadOutcome out;
-  out.generation = snap_->generation;
-  if (draining_.load()) {
-    out.errors.push_back("draining: reload refused");
-    return out;
+Result<Server::Prepared, std::vector<std::string>> Server::prepare_reload() {
+  std::vector<std::string> errors;
+  config::LoadResult loaded;
+  {
+    // At the descriptor limit the config file must still open: the spares are freed for it.
+    rt::FdReserve::Borrow spare(control_reserve_);
+    loaded = config::load_config_file(config_path_);
   }
-  auto loaded = config::load_config_file(config_path_);
   if (!loaded.ok()) {
-    for (const auto& e : loaded.errors) out.errors.push_back(e.format());
-    CW_WARN("reload refused ({} errors); still serving generation {}", out.errors.size(),
-            out.generation);
-    for (const auto& e : out.errors) CW_WARN("  {}", e);
-    return out;
+    for (const auto& e : loaded.errors) errors.push_back(e.format());
+    return Unexpected{std::move(errors)};
   }
   std::string err;
   auto snap = proxy::build_snapshot(loaded.config, snap_.get(), err);
   if (!snap) {
-    out.errors.push_back(err);
-    return out;
+    errors.push_back(err);
+    return Unexpected{std::move(errors)};
   }
-  // New listeners must be bindable before anything changes.
-  std::map<std::string, rt::SocketAddress> bound = bound_;
-  for (const auto& l : snap->listeners) {
-    if (bound.count(l->key)) continue;
-    rt::SocketAddress addr = l->address;
-    if (addr.port() == 0) {
-      // Resolve the port once so every worker's SO_REUSEPORT socket shares it.
-      auto probe = rt::TcpListener::bind(control_, addr);
-      if (!probe) {
-        out.errors.push_back(listen_error(l->cfg, addr, probe.error()));
-        continue;
-      }
-      addr = probe->local_address();
-    } else if (auto r = rt::probe_bind(addr); !r) {
-      out.errors.push_back(listen_error(l->cfg, addr, r.error()));
-      continue;
-    }
-    bound[l->key] = addr;
+  // Every new socket for every worker is opened before anything changes.
+  auto opened = open_listeners(*snap, bound_, int(workers_.size()));
+  if (!opened) return Unexpected{opened.error()};
+  return Prepared{snap, std::move(*opened)};
+}
+
+rt::Task<admin::ReloadOutcome> Server::reload() {
+  admin::ReloadOutcome out;
+  out.generation = snap_->generation;
+  Result<Prepared, std::vector<std::string>> prepared =
+      Unexpected{std::vector<std::string>{"draining: reload refused"}};
+  if (!draining_.load()) prepared = prepare_reload();
+  if (!prepared) {
+    out.errors = prepared.error();
+    CW_WARN("reload refused ({} error{}); still serving generation {}", out.errors.size(),
+            out.errors.size() == 1 ? "" : "s", out.generation);
+    for (const auto& e : out.errors) CW_WARN("  {}", e);
+    co_return out;
   }
-  if (!out.errors.empty()) return out;
-  for (auto it = bound.begin(); it != bound.end();) {
-    it = snap->listener(it->first) ? std::next(it) : bound.erase(it);
-  }
+  auto snap = prepared->snap;
   const auto& oldc = *snap_->config;
   const auto& newc = *snap->config;
   if (newc.workers != oldc.workers) CW_WARN("reload: 'workers' changes take effect on restart");
   if (newc.admin.listen.text() != oldc.admin.listen.text())
     CW_WARN("reload: 'admin.listen' changes take effect on restart");
-  bound_ = bound;
   bool log_changed = (newc.access_log ? newc.access_log->path + newc.access_log->format : "") !=
                      (oldc.access_log ? oldc.access_log->path + oldc.access_log->format : "");
-  install_everywhere(snap);
+  bound_ = std::move(prepared->listeners.bound);
+  const int pending = co_await install_everywhere(snap, std::move(prepared->listeners.per_worker));
   if (log_changed) configure_access_log(newc);
   out.ok = true;
   out.generation = snap->generation;
-  CW_INFO("reloaded {}: generation {}", config_path_, out.generation);
-  return out;
+  out.workers_pending = pending;
+  if (pending > 0) {
+    CW_WARN(
+        "reload: generation {} is installed, but {} of {} workers have not acknowledged it "
+        "within {} ms",
+        out.generation, pending, workers_.size(), kInstallAckTimeoutMs);
+  } else {
+    CW_INFO("reloaded {}: generation {}", config_path_, out.generation);
+  }
+  co_return out;
 }
 
 rt::Task<void> Server::signal_loop(Server* self) {
@@ -246,7 +231,7 @@ rt::Task<void> Server::signal_loop(Server* self) {
     if (!n || *n != sizeof info) co_return;
     if (info.ssi_signo == SIGHUP) {
       CW_INFO("SIGHUP: reloading");
-      (void)self->reload();
+      (void)co_await self->reload();
     } else {
       CW_INFO("{}: draining", info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
       co_await self->drain_and_stop();
@@ -282,7 +267,6 @@ rt::Task<void> Server::drain_and_stop() {
   for (auto& w : workers_) w->loop().stop();
   control_.stop();
 }
-
 
 void Server::stop() {
   control_.post([this] { rt::spawn(drain_and_stop()); });

@@ -1,8 +1,8 @@
-// Server: wires config, workers, admin and signals into a running proxy. Start-up binds every
-// listener in every worker (clear errors, exit 1), then the calling thread runs the control
-// loop: admin API, SIGHUP/API reloads (new immutable snapshot handed to workers by message),
-// SIGTERM/SIGINT drain. Thread contract: create() and run() on the main thread; stop() from
-// any thread.
+// Server: wires config, workers, admin and signals into a running proxy. Start-up opens every
+// listener socket for every worker (clear errors, exit 1), then the calling thread runs the
+// control loop: admin API, SIGHUP/API reloads (all or nothing: a new immutable snapshot and its
+// new sockets handed to workers by message, each worker acknowledging by message), SIGTERM/
+// SIGINT drain. Thread contract: create() and run() on the main thread; stop() from any thread.
 #pragma once
 
 #include <atomic>
@@ -16,7 +16,9 @@
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
 #include "runtime/event_loop.h"
+#include "runtime/fd_reserve.h"
 #include "runtime/tcp.h"
+#include "server/listener_sockets.h"
 
 namespace cw::server {
 
@@ -33,8 +35,14 @@ class Server {
   // Thread-safe: begins a graceful drain and makes run() return.
   void stop();
 
-  // Control thread: re-reads the config file and applies it; a bad config changes nothing.
-  admin::ReloadOutcome reload();
+  // Control thread: re-reads the config file and applies it, all or nothing: a bad config, or
+  // a listener socket that cannot be opened, changes nothing and is logged with its reasons.
+  // Completes once every worker has acknowledged the new config, or after
+  // kInstallAckTimeoutMs (then the outcome names the workers still pending).
+  rt::Task<admin::ReloadOutcome> reload();
+  static constexpr int64_t kInstallAckTimeoutMs = 5000;
+  // Descriptors the control thread holds back for reading the config file at the fd limit.
+  static constexpr int kControlReserveFds = 4;
 
   const std::map<std::string, rt::SocketAddress>& bound_listeners() const { return bound_; }
   rt::SocketAddress admin_address() const { return admin_addr_; }
@@ -42,14 +50,24 @@ class Server {
 
  private:
   Server() = default;
+  struct Prepared {
+    std::shared_ptr<const proxy::ProxySnapshot> snap;
+    OpenedListeners listeners;
+  };
   bool start(std::shared_ptr<const config::Config> cfg, std::vector<std::string>& errors);
-  void install_everywhere(std::shared_ptr<const proxy::ProxySnapshot> snap);
+  // Everything a reload can fail at, before anything changes: config, snapshot, sockets.
+  Result<Prepared, std::vector<std::string>> prepare_reload();
+  // Hands the snapshot and each worker's new sockets over; yields the workers that did not
+  // acknowledge in time (0 = all serve it).
+  rt::Task<int> install_everywhere(std::shared_ptr<const proxy::ProxySnapshot> snap,
+                                   std::vector<proxy::ListenerFds> fds);
   void configure_access_log(const config::Config& cfg);
   rt::Task<void> drain_and_stop();
   static rt::Task<void> signal_loop(Server* self);
 
   std::string config_path_;
   rt::EventLoop control_;
+  rt::FdReserve control_reserve_{kControlReserveFds};
   std::vector<std::unique_ptr<proxy::Worker>> workers_;
   std::shared_ptr<const proxy::ProxySnapshot> snap_;
   std::map<std::string, rt::SocketAddress> bound_;

@@ -1,16 +1,21 @@
 // ClusterSnapshot: an immutable set of hosts plus the cluster's settings, built off the request
-// path and shared by every worker; WorkerCluster: one worker's live view of it (balancer, per-host
-// stats, connection pools). Thread contract: snapshots immutable, any thread; WorkerCluster is
-// owned by one worker.
+// path (from an EndpointSource's set) and shared by every worker; WorkerCluster: one worker's
+// live view of it (balancer, per-host availability, connection pools). Thread contract:
+// snapshots immutable, any thread; WorkerCluster is owned by one worker and used on its thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "config/model.h"
+#include "runtime/timer_wheel.h"
 #include "upstream/conn_pool.h"
+#include "upstream/endpoint_source.h"
 #include "upstream/host.h"
 #include "upstream/load_balancer.h"
 #include "upstream/stats.h"
@@ -19,60 +24,119 @@ namespace cw::upstream {
 
 enum class HashOn { kSourceIp, kHeader, kCookie };
 
+// Looks a std::string key up by string_view without building a string.
+struct KeyHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
 struct ClusterSnapshot {
   std::string name;
+  // The cluster's config. For a cluster whose hosts come from discovery, settings.endpoints is
+  // what the file said; `hosts` is the set in force.
   config::Cluster settings;
   std::vector<HostPtr> hosts;
+  std::unordered_map<std::string, uint32_t, KeyHash, std::equal_to<>> index;  // key -> position
+  uint64_t endpoints_version = 0;  // EndpointSet::version the hosts came from
   LbPolicy policy = LbPolicy::kRoundRobin;
   HashOn hash_on = HashOn::kSourceIp;
   std::string hash_name;  // header or cookie name for hash_on
+  // Built once here (hash ring / Maglev table); each worker clones it with its own cursor/RNG.
+  std::shared_ptr<const LoadBalancer> balancer;
+
+  // Position of the host with this key, or -1. O(1).
+  int find(std::string_view key) const {
+    auto it = index.find(key);
+    return it == index.end() ? -1 : static_cast<int>(it->second);
+  }
 };
 
-// Builds a snapshot from config, reusing Host objects from `previous` by key so health state
-// and pooled connections survive a reload. Start-up only: throws nothing, returns an error text.
+// Builds a snapshot of `c` whose hosts are `endpoints`, reusing Host objects of `previous` by
+// key (same address and weight) in O(n), so health state survives. Control thread; off the
+// request path. Null with `error` set when the settings or the endpoints are refused.
+std::shared_ptr<const ClusterSnapshot> build_cluster(const config::Cluster& c,
+                                                     const EndpointSet& endpoints,
+                                                     const ClusterSnapshot* previous,
+                                                     std::string& error);
+// The config path: hosts from the cluster's static endpoints (a StaticSource's set).
 std::shared_ptr<const ClusterSnapshot> build_cluster(const config::Cluster& c,
                                                      const ClusterSnapshot* previous,
                                                      std::string& error);
+// A small update (discovery, no config reload): `current`'s settings with a new endpoint set.
+// Hand the result to each worker with Worker::update_cluster.
+std::shared_ptr<const ClusterSnapshot> with_endpoints(const ClusterSnapshot& current,
+                                                      const EndpointSet& endpoints,
+                                                      std::string& error);
 
+// The balancer's static view of a snapshot's hosts (key and weight, in order).
+std::vector<LbHost> lb_hosts(const ClusterSnapshot& s);
+
+// One host's state on one worker. Lives in a fixed array for the WorkerCluster's life, so the
+// balancer can read `lb` in place and an armed backoff_timer never moves. Fields are written by
+// WorkerCluster only, except `lb`'s latency estimate (record_latency) and the counters.
 struct HostRuntime {
-  HostStats lb;                 // what the balancer reads
-  int64_t down_until_ms = 0;    // connect failures keep a host out of rotation for a while
+  HostStats lb;               // what the balancer reads; lb.available is kept current
+  int64_t down_until_ms = 0;  // end of the connect back-off; 0 when not backing off
   int consecutive_connect_failures = 0;
-  std::shared_ptr<ConnPool> pool;  // shared: a request in flight keeps it across reloads
+  bool healthy = true;               // this worker's view of health checks / ejection
+  std::shared_ptr<ConnPool> pool;    // shared: a request in flight keeps it across generations
   HostCounters* counters = nullptr;  // in the worker's stats shard
+  rt::TimerNode backoff_timer;       // armed while backing off; its expiry ends the back-off
+
+  HostRuntime() = default;
+  HostRuntime(const HostRuntime&) = delete;
+  HostRuntime& operator=(const HostRuntime&) = delete;
 };
 
 class WorkerCluster {
  public:
-  // stats: this cluster's entry in the worker's shard; registry_mu guards adding host entries
-  // (the admin thread iterates them).
+  // previous: this cluster's view in the generation being replaced (or null); per-host state
+  // (pool, back-off, health, latency estimate) is carried over by key in O(n) when the key
+  // still names the same address. stats: this cluster's entry in the worker's shard;
+  // registry_mu guards adding host entries (the admin thread iterates them).
   WorkerCluster(std::shared_ptr<const ClusterSnapshot> snap, rt::EventLoop& loop, uint64_t seed,
                 WorkerCluster* previous, ClusterStats& stats, std::mutex& registry_mu);
+  ~WorkerCluster();  // cancels armed back-off timers
+  WorkerCluster(const WorkerCluster&) = delete;
+  WorkerCluster& operator=(const WorkerCluster&) = delete;
 
   const ClusterSnapshot& snapshot() const { return *snap_; }
   const std::shared_ptr<const ClusterSnapshot>& snapshot_ptr() const { return snap_; }
-  size_t size() const { return hosts_.size(); }
+  size_t size() const { return size_; }
   ClusterStats& stats() { return stats_shard_; }
   Host& host(size_t i) const { return *snap_->hosts[i]; }
   HostRuntime& runtime(size_t i) { return hosts_[i]; }
+  int find(std::string_view key) const { return snap_->find(key); }
+  bool available(size_t i) const { return hosts_[i].lb.available; }
 
   // Picks an available host (skipping `exclude`, -1 for none); -1 when none is available.
+  // Availability is kept current by the events below, so a pick reads no per-host state the
+  // policy does not need.
   int pick(const LbContext& ctx, int exclude = -1);
-  // Outcome feedback.
+  // Outcome feedback: a failure takes the host out for a doubling back-off (a timer brings it
+  // back); a success ends the back-off.
   void on_connect_failure(size_t i);
   void on_connect_success(size_t i);
+  // Health checks and outlier ejection (by message from the control thread): takes a host out
+  // of picks or back in. The key form returns false when the cluster has no such host.
+  void set_host_health(size_t i, bool healthy);
+  bool set_host_health(std::string_view key, bool healthy);
 
   // The pool for a host key, shared with the next generation so connections survive reloads.
   std::shared_ptr<ConnPool> shared_pool(const std::string& key);
 
  private:
-  void refresh_availability();
+  static void on_backoff_end(rt::TimerNode* n);
+  // previous's state for `host` when it has the same key and address, else null.
+  HostRuntime* carried_from(const Host& host);
+  static void refresh(HostRuntime& h) { h.lb.available = h.healthy && h.down_until_ms == 0; }
+
   std::shared_ptr<const ClusterSnapshot> snap_;
   rt::EventLoop& loop_;
   ClusterStats& stats_shard_;
   LoadBalancer lb_;
-  std::vector<HostRuntime> hosts_;
-  std::vector<HostStats> stats_;  // contiguous view for the balancer
+  size_t size_;
+  std::unique_ptr<HostRuntime[]> hosts_;  // never resized: armed timers and `lb` stay put
 };
 
 }  // namespace cw::upstream

@@ -15,7 +15,7 @@ std::unique_ptr<UpstreamConn> ConnPool::checkout() {
     loop_.timers().cancel(c->idle_timer);
     // The upstream may have closed while the connection sat idle: the readiness cache (kept
     // current by epoll) tells us without a syscall in the common case.
-    if (c->stream.idle_and_open()) {
+    if (c->stream->idle_and_open()) {
       c->reused = true;
       stats_->reuses.inc();
       return c;
@@ -38,7 +38,7 @@ bool ConnPool::reserve() {
 }
 
 void ConnPool::release(std::unique_ptr<UpstreamConn> c) {
-  if (idle_.size() >= limits_.max_idle || !c->stream.idle_and_open()) {
+  if (idle_.size() >= limits_.max_idle || !c->stream->idle_and_open()) {
     discard(std::move(c));
     return;
   }

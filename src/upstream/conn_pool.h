@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "runtime/event_loop.h"
-#include "runtime/tcp.h"
+#include "runtime/stream.h"
 #include "upstream/stats.h"
 
 namespace cw::upstream {
@@ -20,9 +20,9 @@ struct PoolLimits {
 };
 
 struct UpstreamConn {
-  rt::TcpStream stream;
-  uint64_t requests = 0;  // served on this connection
-  bool reused = false;    // true when taken from the pool rather than freshly connected
+  std::unique_ptr<rt::Stream> stream;  // TCP today; TLS wraps it later
+  uint64_t requests = 0;               // served on this connection
+  bool reused = false;       // true when taken from the pool rather than freshly connected
   rt::TimerNode idle_timer;  // armed while idle in the pool
 };
 

@@ -54,7 +54,7 @@ class Rng {
   uint64_t s_[4];
 };
 
-using Stats = std::span<const HostStats>;
+using Stats = HostStatsView;
 
 // What every picker may read besides its own state.
 struct Common {

@@ -102,8 +102,8 @@ Common::Common(std::vector<LbHost> h, uint64_t seed) : hosts(std::move(h)), rng(
 }
 
 bool any_available(Stats stats) {
-  for (const auto& s : stats) {
-    if (s.available) return true;
+  for (size_t i = 0; i < stats.size(); ++i) {
+    if (stats[i].available) return true;
   }
   return false;
 }
@@ -196,8 +196,8 @@ int LeastRequest::pick(Common& c, const LbContext&, Stats stats) {
   const int b = draw_weighted(c, stats, a);
   if (b < 0) return a;
   // active_b / w_b < active_a / w_a, cross-multiplied to stay in integers.
-  const uint64_t load_a = uint64_t{stats[a].active_requests} * c.weights[b];
-  const uint64_t load_b = uint64_t{stats[b].active_requests} * c.weights[a];
+  const uint64_t load_a = uint64_t{stats[a].in_flight()} * c.weights[b];
+  const uint64_t load_b = uint64_t{stats[b].in_flight()} * c.weights[a];
   return load_b < load_a ? b : a;
 }
 
@@ -211,8 +211,8 @@ int PeakEwma::pick(Common& c, const LbContext&, Stats stats) {
   // starve it in a fast cluster) yet is not flooded (its own in-flight count still counts).
   const double rtt_a = stats[a].ewma_rtt_ns;
   const double rtt_b = stats[b].ewma_rtt_ns;
-  const double load_a = (stats[a].active_requests + 1.0) / c.weights[a];
-  const double load_b = (stats[b].active_requests + 1.0) / c.weights[b];
+  const double load_a = (stats[a].in_flight() + 1.0) / c.weights[a];
+  const double load_b = (stats[b].in_flight() + 1.0) / c.weights[b];
   if (rtt_a > 0 && rtt_b > 0) return rtt_b * load_b < rtt_a * load_a ? b : a;
   if (rtt_a > 0) return load_b <= load_a ? b : a;  // b is cold
   if (rtt_b > 0) return load_a <= load_b ? a : b;  // a is cold
@@ -287,7 +287,7 @@ LoadBalancer LoadBalancer::clone(uint64_t seed) const {
   return LoadBalancer(std::make_unique<Impl>(impl_->policy, std::move(common), std::move(picker)));
 }
 
-int LoadBalancer::pick(const LbContext& ctx, std::span<const HostStats> stats) {
+int LoadBalancer::pick(const LbContext& ctx, HostStatsView stats) {
   if (stats.size() != impl_->common.hosts.size()) {
     assert(false && "stats must have one entry per host");
     return -1;

@@ -2,6 +2,7 @@
 // Thread contract: one LoadBalancer per worker per cluster snapshot; only that worker calls it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -9,6 +10,8 @@
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include "base/counter.h"
 
 namespace cw::upstream {
 
@@ -34,10 +37,47 @@ struct LbHost {
 
 // Live, per-worker state of one host. The owning worker updates it; the balancer reads it.
 struct HostStats {
-  bool available = true;          // healthy and not ejected
-  uint32_t active_requests = 0;   // requests in flight from this worker
-  double ewma_rtt_ns = 0;         // peak EWMA of response latency (0 = no sample yet)
-  int64_t ewma_stamp_ns = 0;      // when ewma_rtt_ns was last updated
+  bool available = true;         // healthy and not ejected
+  uint32_t active_requests = 0;  // requests in flight from this worker, when `active` is null
+  double ewma_rtt_ns = 0;        // peak EWMA of response latency (0 = no sample yet)
+  int64_t ewma_stamp_ns = 0;     // when ewma_rtt_ns was last updated
+  // A worker points this at the host's in-flight gauge in its stats shard, which outlives
+  // cluster generations, so requests started before a rebuild still count; read only by the
+  // policies that weigh load (least_request, peak_ewma), never copied per pick.
+  const Gauge* active = nullptr;
+
+  uint32_t in_flight() const {
+    if (!active) return active_requests;
+    const int64_t n = active->get();
+    return n > 0 ? static_cast<uint32_t>(n) : 0;
+  }
+};
+
+// n HostStats laid out `stride` bytes apart: a plain array, or the HostStats member of each
+// record of an array (a worker's per-host runtime), so the balancer reads live state where it is
+// kept instead of a copy refreshed on every pick. 16 bytes, so it is passed in two registers (a
+// 24-byte view went through the stack and cost a store-forwarding stall per pick).
+class HostStatsView {
+ public:
+  HostStatsView(std::span<const HostStats> s)  // NOLINT(google-explicit-constructor): as a span
+      : first_(reinterpret_cast<const std::byte*>(s.data())),
+        size_(static_cast<uint32_t>(s.size())),
+        stride_(sizeof(HostStats)) {}
+  template <class Record>
+  HostStatsView(const Record* records, size_t n, HostStats Record::*member)
+      : first_(n ? reinterpret_cast<const std::byte*>(&(records->*member)) : nullptr),
+        size_(static_cast<uint32_t>(n)),
+        stride_(sizeof(Record)) {}
+
+  size_t size() const { return size_; }
+  const HostStats& operator[](size_t i) const {
+    return *reinterpret_cast<const HostStats*>(first_ + i * stride_);
+  }
+
+ private:
+  const std::byte* first_;
+  uint32_t size_;    // clusters hold far fewer than 2^32 hosts
+  uint32_t stride_;
 };
 
 // Feeds one observed latency into a host's peak EWMA (decay time constant 10s, as Linkerd).
@@ -78,7 +118,10 @@ class LoadBalancer {
   // Index of the chosen host, or -1 when no host is available. stats.size() == hosts().size().
   // Hash policies without a hash key fall back to random. A hash landing on an unavailable host
   // walks on to the next available one (ring order / maglev probe), so only that host's keys move.
-  int pick(const LbContext& ctx, std::span<const HostStats> stats);
+  int pick(const LbContext& ctx, HostStatsView stats);
+  int pick(const LbContext& ctx, std::span<const HostStats> stats) {
+    return pick(ctx, HostStatsView(stats));
+  }
 
   LbPolicy policy() const;
   const std::vector<LbHost>& hosts() const;

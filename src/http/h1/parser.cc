@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 
+#include "http/connection_options.h"
 #include "http/h1/scan.h"
 #include "http/h1/tokens.h"
 
@@ -39,23 +40,6 @@ ParseResult fail(int status, const char* reason) {
 
 constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
 constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-// Calls fn(item) for each comma-separated element, trimmed of OWS (empty ones included).
-template <class Fn>
-void for_each_list_item(std::string_view list, Fn&& fn) {
-  while (true) {
-    size_t comma = list.find(',');
-    fn(trim_ows(list.substr(0, comma)));
-    if (comma == std::string_view::npos) return;
-    list.remove_prefix(comma + 1);
-  }
-}
 
 // Finds the end of the head: the index just past the first CRLFCRLF after `begin`, searching
 // only the first max_bytes of data. Every LF must follow a CR; a bare LF is refused at once.
@@ -137,9 +121,7 @@ struct Facts {
   bool te_chunked_twice = false;
   bool te_other = false;      // a coding other than chunked appeared
   bool te_malformed = false;  // empty element or non-token element
-  bool conn_close = false;
-  bool conn_keep_alive = false;
-  bool conn_upgrade = false;
+  ConnectionOptions connection;
   bool expect_continue = false;
   bool upgrade_header = false;
   bool framing_alias = false;  // Content_Length / Transfer_Encoding
@@ -161,17 +143,6 @@ void note_transfer_encoding(std::string_view value, Facts& f) {
   });
 }
 
-void note_connection(std::string_view value, Facts& f) {
-  for_each_list_item(value, [&](std::string_view item) {
-    if (equals_lower(item, "close"))
-      f.conn_close = true;
-    else if (equals_lower(item, "keep-alive"))
-      f.conn_keep_alive = true;
-    else if (equals_lower(item, "upgrade"))
-      f.conn_upgrade = true;
-  });
-}
-
 // "Content_Length" / "Transfer_Encoding": legal tokens, but servers that map '_' to '-'
 // (CGI-style environments) would see framing the proxy did not.
 bool underscore_alias(std::string_view name, std::string_view canonical) {
@@ -186,42 +157,39 @@ bool underscore_alias(std::string_view name, std::string_view canonical) {
   return underscore;
 }
 
-void classify_field(std::string_view name, std::string_view value, Facts& f) {
-  switch (name.size()) {
-    case 4:
-      if (equals_lower(name, "host")) {
-        ++f.host_count;
-        f.host = value;
-      }
+HeaderToken classify_field(std::string_view name, std::string_view value, Facts& f) {
+  const HeaderToken t = lookup_header(name);
+  switch (t) {
+    case HeaderToken::kHost:
+      ++f.host_count;
+      f.host = value;
       break;
-    case 6:
-      if (equals_lower(name, "expect") && equals_lower(value, "100-continue")) {
-        f.expect_continue = true;
-      }
+    case HeaderToken::kExpect:
+      if (equals_lower(value, "100-continue")) f.expect_continue = true;
       break;
-    case 7:
-      if (equals_lower(name, "upgrade")) f.upgrade_header = true;
+    case HeaderToken::kUpgrade:
+      f.upgrade_header = true;
       break;
-    case 10:
-      if (equals_lower(name, "connection")) note_connection(value, f);
+    case HeaderToken::kConnection:
+      f.connection.add_value(value);
       break;
-    case 14:
-      if (equals_lower(name, "content-length")) {
-        ++f.cl_count;
-        f.content_length = value;
-      } else if (underscore_alias(name, "content-length")) {
+    case HeaderToken::kContentLength:
+      ++f.cl_count;
+      f.content_length = value;
+      break;
+    case HeaderToken::kTransferEncoding:
+      note_transfer_encoding(value, f);
+      break;
+    case HeaderToken::kOther:
+      if ((name.size() == 14 && underscore_alias(name, "content-length")) ||
+          (name.size() == 17 && underscore_alias(name, "transfer-encoding"))) {
         f.framing_alias = true;
       }
-      break;
-    case 17:
-      if (equals_lower(name, "transfer-encoding"))
-        note_transfer_encoding(value, f);
-      else if (underscore_alias(name, "transfer-encoding"))
-        f.framing_alias = true;
       break;
     default:
       break;
   }
+  return t;
 }
 
 // Parses the field lines starting at p up to and including the empty line that ends the head
@@ -253,8 +221,8 @@ ParseResult parse_fields(const char* p, const char* limit, const ParseLimits& li
     } else {
       items.push_back(Header{std::string(name), std::string(value)});
     }
+    items[n].token = classify_field(name, value, f);
     ++n;
-    classify_field(name, value, f);
     p = cr + 2;
   }
   // find_head_end guarantees this CR starts the final CRLF.
@@ -401,9 +369,10 @@ ParseResult parse_request_head(std::string_view data, const ParseLimits& limits,
     out.body = BodyFraming{BodyKind::kContentLength, length};
   else
     out.body = BodyFraming{BodyKind::kNone, 0};
-  out.keep_alive = minor == 1 ? !f.conn_close : (f.conn_keep_alive && !f.conn_close);
+  out.keep_alive =
+      minor == 1 ? !f.connection.close() : (f.connection.keep_alive() && !f.connection.close());
   out.expect_continue = minor == 1 && f.expect_continue;
-  out.upgrade = f.conn_upgrade && f.upgrade_header;
+  out.upgrade = f.connection.upgrade() && f.upgrade_header;
   return ParseResult{ParseStatus::kDone, end};
 }
 
@@ -448,7 +417,8 @@ ParseResult parse_response_head(std::string_view data, const ParseLimits& limits
   out.status = status;
   set_string(out.reason, reason);
   out.version_minor = minor;
-  out.keep_alive = minor == 1 ? !f.conn_close : (f.conn_keep_alive && !f.conn_close);
+  out.keep_alive =
+      minor == 1 ? !f.connection.close() : (f.connection.keep_alive() && !f.connection.close());
   const bool no_body = status < 200 || status == 204 || status == 304 || request_method == "HEAD" ||
                        (request_method == "CONNECT" && status < 300);
   if (no_body) {

@@ -2,6 +2,8 @@
 // Thread contract: pure functions; any thread.
 #include "http/h1/writer.h"
 
+#include <charconv>
+
 namespace cw::http::h1 {
 namespace {
 
@@ -23,39 +25,86 @@ void append_headers(const HeaderMap& headers, std::string& out) {
 
 }  // namespace
 
-void write_request_head(const RequestHead& head, std::string& out) {
+// Writes the fields a transform appends straight into the head.
+class LineSink final : public FieldSink {
+ public:
+  explicit LineSink(std::string& out) : out_(out) {}
+  void add(std::string_view name, std::initializer_list<std::string_view> parts) override {
+    out_.append(name);
+    out_.append(": ", 2);
+    for (std::string_view p : parts) out_.append(p);
+    out_.append("\r\n", 2);
+  }
+
+ private:
+  std::string& out_;
+};
+
+void write_request_head(const RequestHead& head, std::string& out, const HeaderTransform* transform,
+                        const BodyFraming* framing) {
   out.reserve(out.size() + head.method.size() + head.target.size() + 11 +
-              headers_size(head.headers));
+              headers_size(head.headers) + (transform ? 256 : 0));
   out.append(head.method);
   out.push_back(' ');
   out.append(head.target);
   out.append(" HTTP/1.1\r\n", 11);
-  append_headers(head.headers, out);
+  if (!transform && !framing) {
+    append_headers(head.headers, out);
+    return;
+  }
+  for (const Header& h : head.headers) {
+    if (framing && header_has(h.token, kFraming)) continue;
+    if (transform && !transform->keep(h)) continue;
+    out.append(h.name);
+    out.append(": ", 2);
+    out.append(h.value);
+    out.append("\r\n", 2);
+  }
+  if (transform) {
+    LineSink sink(out);
+    transform->append(sink);
+  }
+  if (framing) write_framing(*framing, out);
+  out.append("\r\n", 2);
 }
 
-void write_response_head(const ResponseHead& head, std::string& out) {
-  const std::string_view reason =
-      head.reason.empty() ? reason_phrase(head.status) : std::string_view(head.reason);
-  out.reserve(out.size() + 15 + reason.size() + headers_size(head.headers));
-  int status = head.status;
-  if (status < 100 || status > 999) status = 500;  // a broken invariant must not break framing
-  char line[13] = {'H',
-                   'T',
-                   'T',
-                   'P',
-                   '/',
-                   '1',
-                   '.',
-                   '1',
-                   ' ',
-                   static_cast<char>('0' + status / 100),
-                   static_cast<char>('0' + status / 10 % 10),
-                   static_cast<char>('0' + status % 10),
-                   ' '};
+void write_status_line(int version_minor, int status, std::string_view reason, std::string& out) {
+  if (status < 100 || status > 999) status = 500;
+  if (reason.empty()) reason = reason_phrase(status);
+  const char line[13] = {'H',
+                         'T',
+                         'T',
+                         'P',
+                         '/',
+                         '1',
+                         '.',
+                         static_cast<char>('0' + (version_minor == 0 ? 0 : 1)),
+                         ' ',
+                         static_cast<char>('0' + status / 100),
+                         static_cast<char>('0' + status / 10 % 10),
+                         static_cast<char>('0' + status % 10),
+                         ' '};
   out.append(line, sizeof(line));
   out.append(reason);
   out.append("\r\n", 2);
+}
+
+void write_response_head(const ResponseHead& head, std::string& out) {
+  out.reserve(out.size() + 15 + head.reason.size() + 32 + headers_size(head.headers));
+  write_status_line(1, head.status, head.reason, out);
   append_headers(head.headers, out);
+}
+
+void write_framing(const BodyFraming& framing, std::string& out) {
+  if (framing.kind == BodyKind::kContentLength) {
+    char num[24];
+    auto r = std::to_chars(num, num + sizeof num, framing.length);
+    out.append("Content-Length: ", 16);
+    out.append(num, size_t(r.ptr - num));
+    out.append("\r\n", 2);
+  } else if (framing.kind == BodyKind::kChunked) {
+    out.append("Transfer-Encoding: chunked\r\n", 28);
+  }
 }
 
 void write_chunk_header(size_t n, std::string& out) {
@@ -87,8 +136,8 @@ int frame_body_piece(std::string_view data, bool end, bool chunked, char* line, 
   if (chunked) {
     static constexpr std::string_view kCrlf = "\r\n";
     static constexpr std::string_view kCrlfLast = "\r\n0\r\n\r\n";
-    std::string_view tail = data.empty() ? (end ? kLastChunk : std::string_view())
-                                         : (end ? kCrlfLast : kCrlf);
+    std::string_view tail =
+        data.empty() ? (end ? kLastChunk : std::string_view()) : (end ? kCrlfLast : kCrlf);
     if (!tail.empty()) iov[n++] = {const_cast<char*>(tail.data()), tail.size()};
   }
   return n;

@@ -1,5 +1,7 @@
 // The JSON API and the endpoint table through AdminServer::handle(): clusters, listeners,
 // config, reload, health/readiness, and the 400/404/405 answers.
+#include "admin/api.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -112,9 +114,9 @@ TEST(AdminApi, ListenersShowTheBoundAddressWhenKnown) {
   Fixture f;
   AdminHooks h;
   h.snapshot = [&f] { return f.snap; };
-  h.bound_listeners = [] {
+  h.bound_listeners = [&f] {
     return std::map<std::string, rt::SocketAddress>{
-        {"127.0.0.1:0", *rt::SocketAddress::parse("127.0.0.1:18080")}};
+        {f.snap->listeners[0]->key, *rt::SocketAddress::parse("127.0.0.1:18080")}};
   };
   AdminServer s(f.loop, std::move(h));
   json j = json::parse(s.handle("GET", "/api/v1/listeners", "").body);
@@ -179,6 +181,26 @@ TEST(AdminApi, ReloadOkAndRefused) {
 
   auto get = f.get("/api/v1/reload");
   EXPECT_EQ(get.status, 405);
+}
+
+TEST(AdminApi, ReloadAnswersByOutcome) {
+  ReloadOutcome pending;
+  pending.ok = true;
+  pending.generation = 7;
+  pending.workers_pending = 1;
+  auto r = reload_reply(pending);
+  EXPECT_EQ(r.status, 202);
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["status"], "installing");
+  EXPECT_EQ(j["generation"], 7);
+  EXPECT_EQ(j["workers_pending"], 1);
+
+  ReloadOutcome refused;
+  refused.generation = 7;
+  refused.errors = {"listener extra: cannot listen on 127.0.0.1:80: Permission denied"};
+  r = reload_reply(refused);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json::parse(r.body)["errors"][0], refused.errors[0]);
 }
 
 TEST(AdminApi, NotFoundMethodNotAllowedAndBadRequest) {

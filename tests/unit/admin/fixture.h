@@ -15,6 +15,8 @@
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
 #include "runtime/event_loop.h"
+#include "runtime/listen_socket.h"
+#include "runtime/task.h"
 
 namespace cw::admin::testing {
 
@@ -51,6 +53,9 @@ clusters:
     endpoints: [127.0.0.1:9001]
 )";
 
+// A reload hook's answer that is ready at once (the server's waits for the workers' acks).
+inline rt::Task<ReloadOutcome> answered(ReloadOutcome o) { co_return o; }
+
 inline std::shared_ptr<const config::Config> load(std::string_view yaml) {
   auto r = config::load_config_string(yaml, "test.yaml");
   std::string errs;
@@ -67,21 +72,21 @@ struct Fixture {
   std::string next_yaml;  // what the fake reload loads
   std::unique_ptr<AdminServer> server;
 
-  explicit Fixture(std::string_view yaml = kYaml, int n = 2) {
+  explicit Fixture(std::string_view yaml = kYaml, int n = 2, AdminLimits limits = {}) {
     std::string err;
     snap = proxy::build_snapshot(load(yaml), nullptr, err);
     EXPECT_TRUE(snap) << err;
     for (int i = 0; i < n; ++i) {
       workers.push_back(std::make_unique<proxy::Worker>(i));
-      workers.back()->install(snap, {});
+      workers.back()->install(snap, open_sockets(*snap));
     }
     AdminHooks h;
     for (auto& w : workers) h.workers.push_back(w.get());
     h.snapshot = [this] { return snap; };
     h.ready = [this] { return ready; };
-    h.reload = [this] { return reload(); };
+    h.reload = [this] { return answered(reload()); };
     h.version = "9.9.9-test";
-    server = std::make_unique<AdminServer>(loop, std::move(h));
+    server = std::make_unique<AdminServer>(loop, std::move(h), limits);
   }
 
   ~Fixture() {
@@ -110,10 +115,22 @@ struct Fixture {
       return out;
     }
     snap = s;
-    for (auto& w : workers) w->install(snap, {});
+    for (auto& w : workers) w->install(snap, open_sockets(*snap));
     out.ok = true;
     out.generation = snap->generation;
     return out;
+  }
+
+  // Each worker gets its own sockets for the snapshot's listeners (the server opens them all or
+  // nothing on the control thread; here the admin only needs the workers to serve something).
+  static proxy::ListenerFds open_sockets(const proxy::ProxySnapshot& s) {
+    proxy::ListenerFds fds;
+    for (const auto& l : s.listeners) {
+      auto fd = rt::open_listen_socket(l->address);
+      EXPECT_TRUE(fd) << l->key;
+      if (fd) fds[l->key] = std::move(*fd);
+    }
+    return fds;
   }
 
   proxy::WorkerStats& stats(int i) { return workers[size_t(i)]->stats(); }

@@ -328,3 +328,25 @@ TEST(LoadConfig, DifferentHostsOnOnePortDoNotClash) {
 
 }  // namespace
 }  // namespace cw::config
+
+namespace cw::config {
+namespace {
+
+TEST(LoadConfig, BodyReadTimeoutDefaultsAndParses) {
+  auto d = test::load_ok(std::string(kMinimal));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->listeners[0].body_read_timeout, std::chrono::milliseconds(30'000));
+  std::string yaml(kMinimal);
+  yaml.insert(yaml.find("    routes:"), "    body_read_timeout: 750ms\n");
+  auto c = test::load_ok(yaml);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->listeners[0].body_read_timeout, std::chrono::milliseconds(750));
+  yaml.replace(yaml.find("750ms"), 5, "later");
+  auto bad = load_config_string(yaml, "t.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.errors[0].format().find("listeners[0].body_read_timeout"), std::string::npos)
+      << bad.errors[0].format();
+}
+
+}  // namespace
+}  // namespace cw::config

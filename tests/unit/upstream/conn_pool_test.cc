@@ -15,6 +15,9 @@
 #include <string>
 #include <utility>
 
+#include "runtime/task.h"
+#include "runtime/tcp.h"
+
 namespace cw::upstream {
 namespace {
 
@@ -41,6 +44,9 @@ class Fd {
  private:
   int fd_;
 };
+
+// The pooled connection's socket (the tests use TCP streams).
+int fd_of(const UpstreamConn& c) { return static_cast<const rt::TcpStream&>(*c.stream).fd(); }
 
 // The upstream's listening socket on 127.0.0.1:0.
 class Upstream {
@@ -73,7 +79,7 @@ class Upstream {
     auto s = rt::TcpStream::adopt(loop, c, *rt::SocketAddress::from_ip_port("127.0.0.1", port_));
     EXPECT_TRUE(s);
     auto conn = std::make_unique<UpstreamConn>();
-    conn->stream = std::move(*s);
+    conn->stream = std::make_unique<rt::TcpStream>(std::move(*s));
     return {std::move(conn), std::move(server)};
   }
 
@@ -159,7 +165,7 @@ TEST_F(ConnPoolTest, ReleasedConnectionsAreReusedLastInFirstOut) {
   EXPECT_EQ(pool->checkout(), nullptr);  // empty pool
   auto [a, a_srv] = open(*pool);
   auto [b, b_srv] = open(*pool);
-  int a_fd = a->stream.fd(), b_fd = b->stream.fd();
+  int a_fd = fd_of(*a), b_fd = fd_of(*b);
   pool->release(std::move(a));
   pool->release(std::move(b));
   EXPECT_EQ(pool->idle(), 2u);
@@ -168,11 +174,11 @@ TEST_F(ConnPoolTest, ReleasedConnectionsAreReusedLastInFirstOut) {
 
   auto first = pool->checkout();
   ASSERT_NE(first, nullptr);
-  EXPECT_EQ(first->stream.fd(), b_fd) << "the most recently released connection is the warmest";
+  EXPECT_EQ(fd_of(*first), b_fd) << "the most recently released connection is the warmest";
   EXPECT_TRUE(first->reused);
   auto second = pool->checkout();
   ASSERT_NE(second, nullptr);
-  EXPECT_EQ(second->stream.fd(), a_fd);
+  EXPECT_EQ(fd_of(*second), a_fd);
   EXPECT_EQ(pool->checkout(), nullptr);
   EXPECT_EQ(stats.reuses.get(), 2u);
   EXPECT_EQ(stats.stale_closed.get(), 0u);
@@ -227,7 +233,7 @@ TEST_F(ConnPoolTest, CloseIdleClosesEveryIdleConnection) {
 TEST_F(ConnPoolTest, PeerClosedBeforeReleaseIsNotPooled) {
   auto pool = make_pool(4, 4);
   auto [c, srv] = open(*pool);
-  int fd = c->stream.fd();
+  int fd = fd_of(*c);
   srv.reset();
   ASSERT_TRUE(kernel_sees(fd, POLLRDHUP));
   dispatch_pending_events(loop);
@@ -241,8 +247,8 @@ TEST_F(ConnPoolTest, StaleConnectionIsClosedAtCheckout) {
   auto pool = make_pool(4, 4);
   auto [live, live_srv] = open(*pool);
   auto [stale, stale_srv] = open(*pool);
-  int live_fd = live->stream.fd();
-  int stale_fd = stale->stream.fd();
+  int live_fd = fd_of(*live);
+  int stale_fd = fd_of(*stale);
   pool->release(std::move(live));
   pool->release(std::move(stale));  // on top: checked out first
   stale_srv.reset();                // the upstream closes it while it sits idle
@@ -251,7 +257,7 @@ TEST_F(ConnPoolTest, StaleConnectionIsClosedAtCheckout) {
 
   auto c = pool->checkout();
   ASSERT_NE(c, nullptr) << "the live connection under the stale one is still usable";
-  EXPECT_EQ(c->stream.fd(), live_fd);
+  EXPECT_EQ(fd_of(*c), live_fd);
   EXPECT_EQ(stats.stale_closed.get(), 1u);
   EXPECT_EQ(stats.reuses.get(), 1u);
   EXPECT_EQ(pool->idle(), 0u);
@@ -264,7 +270,7 @@ TEST_F(ConnPoolTest, StaleConnectionIsClosedAtCheckout) {
 TEST_F(ConnPoolTest, UnsolicitedBytesMakeAConnectionStale) {
   auto pool = make_pool(4, 4);
   auto [c, srv] = open(*pool);
-  int fd = c->stream.fd();
+  int fd = fd_of(*c);
   pool->release(std::move(c));
   // A response nobody asked for (or the start of an error page) means the connection's
   // framing can no longer be trusted.

@@ -571,6 +571,46 @@ TEST(EveryPolicy, OnlyTheAvailableHostIsPicked) {
   }
 }
 
+// The in-flight count can live elsewhere (a worker's stats-shard gauge): the load-weighing
+// policies read it through HostStats::active instead of a copy.
+TEST(LeastRequest, ReadsTheInFlightGaugeWhenSet) {
+  for (LbPolicy p : {LbPolicy::kLeastRequest, LbPolicy::kPeakEwma}) {
+    LoadBalancer lb(p, make_hosts({1, 1}), 9);
+    Gauge busy, idle;
+    busy.add(50);
+    std::vector<HostStats> stats(2);
+    stats[0].active = &busy;
+    stats[0].active_requests = 0;  // ignored while `active` is set
+    stats[1].active = &idle;
+    stats[1].active_requests = 99;
+    EXPECT_EQ(count_picks(lb, stats, 1000)[1], 1000) << lb_policy_name(p);
+    busy.set(0);
+    idle.set(50);
+    EXPECT_EQ(count_picks(lb, stats, 1000)[0], 1000) << lb_policy_name(p);
+  }
+}
+
+// A view over the HostStats member of larger records picks exactly as over a plain array.
+TEST(EveryPolicy, StridedViewPicksAsAnArray) {
+  struct Record {
+    int64_t before = 7;
+    HostStats lb;
+    char after[24] = {};
+  };
+  for (LbPolicy p : kAllPolicies) {
+    LoadBalancer a(p, make_hosts({1, 2, 3, 1, 2}), 4);
+    LoadBalancer b = a.clone(4);
+    std::vector<HostStats> plain(5);
+    std::vector<Record> records(5);
+    plain[2].available = records[2].lb.available = false;
+    plain[4].active_requests = records[4].lb.active_requests = 3;
+    const HostStatsView view(records.data(), records.size(), &Record::lb);
+    for (int i = 0; i < 2000; ++i) {
+      ASSERT_EQ(a.pick(hashed(i), plain), b.pick(hashed(i), view)) << lb_policy_name(p);
+    }
+  }
+}
+
 TEST(EveryPolicy, PickNeverAllocates) {
   const long probe = allocations;
   use_and_free(new int(1));  // the counter itself works

@@ -1,0 +1,125 @@
+// Attempt: one try at an upstream, as an object. In the order a try meets them: pick a host
+// (the cluster's balancer), admit it (pool limits), take a pooled connection or connect, send
+// the head and stream the body, await the response head. It ends with a TryResult naming the
+// cause; the retry policy above decides on the next try, and on success the forwarder streams
+// the response through the attempt's codec. Counters it raises are held by guards, so no path
+// forgets to lower them; a connection it holds goes back to the pool or is closed when it ends.
+// Thread contract: one request's, on the worker that owns the client connection.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/counter.h"
+#include "http/message.h"
+#include "proxy/request_body.h"
+#include "proxy/spans.h"
+#include "proxy/upstream_connector.h"
+#include "runtime/event_loop.h"
+#include "upstream/cluster.h"
+
+namespace cw::proxy {
+
+enum class TryCause : uint8_t {
+  kOk,
+  kNoHost,         // every host unavailable (down, backing off, or excluded)
+  kPoolExhausted,  // the host's pool is at max_connections
+  kConnectRefused,
+  kConnectTimeout,
+  kConnectFailed,        // other connect errors
+  kResetBeforeResponse,  // the connection closed or reset before any response byte
+  kResetDuringResponse,  // ... after part of a response head arrived
+  kTimeout,              // no response head before the deadline
+  kBadResponse,          // a malformed or oversized response head
+  kClientBodyTimeout,    // the client's body stalled: the client's fault, not the upstream's
+  kClientBadBody,        // malformed request body framing
+  kClientGone,           // the client connection broke mid-body
+};
+
+// "connect_refused", "reset_before_response", ...: for spans, logs and tests.
+std::string_view try_cause_name(TryCause c);
+// Connect failures: nothing reached the upstream.
+inline bool is_connect_failure(TryCause c) {
+  return c == TryCause::kConnectRefused || c == TryCause::kConnectTimeout ||
+         c == TryCause::kConnectFailed;
+}
+inline bool is_client_failure(TryCause c) {
+  return c == TryCause::kClientBodyTimeout || c == TryCause::kClientBadBody ||
+         c == TryCause::kClientGone;
+}
+
+struct TryResult {
+  TryCause cause = TryCause::kOk;
+  int host = -1;                  // index in the cluster, -1 when none was picked
+  bool reused = false;            // the connection came from the pool
+  bool request_complete = false;  // the whole request went out
+  bool response_started = false;  // some response bytes arrived
+  std::string detail;             // e.g. the connect error's text (failures only)
+  bool ok() const { return cause == TryCause::kOk; }
+};
+
+// Where the next try goes, as the retry policy says.
+struct TryPlan {
+  int exclude = -1;               // a host not to pick (the one that just failed)
+  bool fresh_connection = false;  // do not take a pooled connection
+};
+
+// What every try of one request shares: the cluster view, the deadlines, the head transform,
+// the body. Built once per request by the forwarder.
+struct TryContext {
+  rt::EventLoop& loop;
+  BufferPool& buffers;
+  UpstreamConnector& connector;
+  upstream::WorkerCluster& cluster;
+  const upstream::LbContext& lb;
+  const http::RequestHead& req;
+  const http::HeaderTransform& transform;
+  http::BodyFraming framing;  // as stated upstream
+  RequestBody& body;
+  Spans& spans;
+  int64_t deadline;         // the route timeout, counted from the request head (loop ms)
+  int64_t body_timeout_ms;  // longest wait for the next request body bytes
+  int64_t io_idle_ms;       // longest wait for an upstream write
+};
+
+class Attempt {
+ public:
+  explicit Attempt(TryContext& ctx) : ctx_(ctx) {}
+  ~Attempt() { finish(false); }
+  Attempt(const Attempt&) = delete;
+  Attempt& operator=(const Attempt&) = delete;
+
+  // Runs the try; on success `resp` holds the final response head and codec() its body.
+  rt::Task<TryResult> run(TryPlan plan, http::ResponseHead& resp);
+
+  UpstreamCodec& codec() { return *codec_; }
+  const upstream::Host& host() const { return ctx_.cluster.host(size_t(host_)); }
+  upstream::HostRuntime& host_runtime() { return *hr_; }
+
+  // Ends the exchange: the connection returns to the pool when `complete` and the codec says
+  // it can carry another request; otherwise it is closed. In-flight counts drop. Idempotent.
+  void finish(bool complete);
+
+ private:
+  rt::Task<TryResult> connect_or_reuse(TryPlan plan);
+  rt::Task<TryResult> send_request();
+  int64_t body_deadline() const;
+
+  TryContext& ctx_;
+  int host_ = -1;
+  upstream::HostRuntime* hr_ = nullptr;
+  std::shared_ptr<upstream::ConnPool> pool_;
+  std::unique_ptr<upstream::UpstreamConn> conn_;
+  CodecSlot slot_;
+  UpstreamCodec* codec_ = nullptr;
+  GaugeHold active_;  // the host's in-flight requests, while this try holds it
+};
+
+// Runs tries until one succeeds or the retry policy stops, recording each retry's cause in the
+// spans. On success `resp` holds the response head and `attempt` the exchange to relay. The
+// result's host is the last one tried (-1 if none was).
+rt::Task<TryResult> run_tries(TryContext& ctx, Attempt& attempt, http::ResponseHead& resp);
+
+}  // namespace cw::proxy

@@ -1,0 +1,56 @@
+// H1Upstream: the HTTP/1.1 UpstreamCodec. Writes the request head with the h1 writer and the
+// proxy's transform, frames the body (Content-Length kept, chunked re-chunked), parses the
+// response head (absorbing interim 1xx), decodes the body zero-copy from the connection buffer.
+// Thread contract: the worker that owns the connection; one exchange, then destroyed.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "http/h1/body_decoder.h"
+#include "base/buffer.h"
+#include "proxy/upstream_codec.h"
+
+namespace cw::proxy {
+
+class H1Upstream final : public UpstreamCodec {
+ public:
+  // `stream`: the connection (outlives this object); `method`: the request's, which decides
+  // whether the response has a body (HEAD, CONNECT).
+  H1Upstream(rt::Stream& stream, BufferPool& buffers, std::string_view method)
+      : stream_(stream), buf_(buffers), method_(method) {}
+
+  rt::Task<Result<void>> send_head(const http::RequestHead& head,
+                                   const http::HeaderTransform& transform,
+                                   const http::BodyFraming& framing, std::string_view body,
+                                   bool end, int64_t deadline) override;
+  rt::Task<Result<void>> send_body(std::string_view data, bool end, int64_t deadline) override;
+  rt::Task<Result<void>> read_head(http::ResponseHead& out, int64_t deadline) override;
+  bool response_started() const override { return response_started_; }
+  Result<Piece> buffered_body() override;
+  rt::Task<Result<Piece>> read_body(int64_t deadline) override;
+  const http::HeaderMap& trailers() const override { return trailers_; }
+  bool reusable() const override;
+  rt::Stream* tunnel_stream(ConnBuffer*& pending) override;
+
+  static constexpr size_t kMaxResponseHead = 64 * 1024;
+
+ private:
+  rt::Stream& stream_;
+  ConnBuffer buf_;
+  std::string_view method_;
+  std::string head_;
+  std::string gather_;  // several chunks already buffered go out as one piece
+  std::optional<http::h1::BodyDecoder> dec_;
+  http::HeaderMap trailers_;
+  char chunk_line_[24];
+  bool chunked_ = false;
+  bool request_done_ = false;
+  bool response_started_ = false;
+  bool upstream_keep_alive_ = false;
+  bool body_done_ = false;
+  bool until_close_ = false;
+  bool until_close_eof_ = false;
+};
+
+}  // namespace cw::proxy

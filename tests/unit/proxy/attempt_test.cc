@@ -1,0 +1,327 @@
+// The attempt loop with a fake upstream connector/codec and a fake downstream: which try goes
+// where, what each failure is called, and that counters and connections are returned on every
+// path. No sockets, no sleeps: every fake completes at once.
+#include "proxy/attempt.h"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "fakes.h"
+#include "proxy/request_headers.h"
+#include "upstream/cluster.h"
+
+namespace cw::proxy {
+namespace {
+
+using testing::FakeConnector;
+using testing::FakeDownstream;
+using X = testing::Exchange;
+
+constexpr const char* kA = "10.0.0.1:80";
+constexpr const char* kB = "10.0.0.2:80";
+
+class AttemptTest : public ::testing::Test {
+ protected:
+  void build(std::vector<const char*> hosts, size_t max_connections = 16) {
+    config::Cluster c;
+    c.name = "api";
+    c.pool.max_connections = max_connections;
+    for (const char* h : hosts) {
+      std::string s(h);
+      auto colon = s.rfind(':');
+      c.endpoints.push_back({{s.substr(0, colon), uint16_t(std::stoi(s.substr(colon + 1)))}, 1});
+    }
+    std::string err;
+    snap_ = upstream::build_cluster(c, nullptr, err);
+    ASSERT_TRUE(snap_) << err;
+    cluster_ = std::make_unique<upstream::WorkerCluster>(snap_, loop_, 1, nullptr, stats_, mu_);
+  }
+  void request(std::string method, std::vector<std::string> body = {}) {
+    req_.method = std::move(method);
+    req_.target = "/x";
+    req_.host = "example";
+    req_.headers.add("Host", "example");
+    size_t n = 0;
+    for (auto& p : body) n += p.size();
+    req_.body =
+        body.empty() ? http::BodyFraming{} : http::BodyFraming{http::BodyKind::kContentLength, n};
+    down_.pieces = std::move(body);
+  }
+  int index_of(const char* key) {
+    for (size_t i = 0; i < cluster_->size(); ++i)
+      if (cluster_->host(i).key == key) return int(i);
+    return -1;
+  }
+  upstream::HostCounters& counters(const char* key) { return *stats_.hosts.at(key); }
+
+  static rt::Task<void> drive(AttemptTest* t) {
+    t->result_ = co_await run_tries(*t->ctx_, *t->attempt_, t->resp_);
+    t->done_ = true;
+  }
+  // Runs the tries to the end (the fakes never wait, so this finishes at once).
+  TryResult run() {
+    transform_.emplace(req_, fwd_, "rid", trace_, span_);
+    body_.emplace(down_, req_.body.kind != http::BodyKind::kNone);
+    ctx_.emplace(TryContext{loop_, buffers_, connector_, *cluster_, lb_, req_, *transform_,
+                            req_.body, *body_, spans_, loop_.now_ms() + 1000, 500, 500});
+    attempt_.emplace(*ctx_);
+    rt::spawn(drive(this));
+    for (int i = 0; i < 10 && !done_; ++i) loop_.run_once(0);
+    EXPECT_TRUE(done_);
+    return result_;
+  }
+
+  rt::ManualClock clock_;
+  rt::EventLoop loop_{&clock_};
+  BufferPool buffers_;
+  FakeConnector connector_{loop_};
+  FakeDownstream down_;
+  upstream::ClusterStats stats_;
+  std::mutex mu_;
+  std::shared_ptr<const upstream::ClusterSnapshot> snap_;
+  std::unique_ptr<upstream::WorkerCluster> cluster_;
+  upstream::LbContext lb_;
+  http::RequestHead req_;
+  ForwardedFor fwd_{"192.0.2.1", false, "http", "api"};
+  const std::string trace_ = std::string(32, 'a');
+  const std::string span_ = std::string(16, 'b');
+  std::optional<ForwardTransform> transform_;
+  std::optional<RequestBody> body_;
+  Spans spans_;
+  std::optional<TryContext> ctx_;
+  std::optional<Attempt> attempt_;
+  http::ResponseHead resp_;
+  TryResult result_;
+  bool done_ = false;
+};
+
+TEST_F(AttemptTest, SuccessReturnsTheConnectionToThePool) {
+  build({kA});
+  request("GET");
+  TryResult r = run();
+  ASSERT_TRUE(r.ok()) << try_cause_name(r.cause);
+  EXPECT_EQ(resp_.status, 200);
+  EXPECT_EQ(counters(kA).active_requests.get(), 1);  // held until the response is relayed
+  ASSERT_TRUE(attempt_->codec().buffered_body());
+  attempt_->finish(true);
+  EXPECT_EQ(counters(kA).active_requests.get(), 0);
+  EXPECT_EQ(cluster_->runtime(0).pool->idle(), 1u);
+  EXPECT_TRUE(spans_.retries.empty());
+}
+
+TEST_F(AttemptTest, ConnectFailureMovesToAnotherHost) {
+  build({kA, kB});
+  connector_.connect_results[kA] = {std::errc::connection_refused};
+  connector_.connect_results[kB] = {std::errc::connection_refused};
+  request("POST", {"hello"});
+  TryResult r = run();
+  // Both were tried once, in balancer order; the second failure ends it (one move only).
+  EXPECT_EQ(connector_.rec.connects.size(), 2u);
+  EXPECT_NE(connector_.rec.connects[0], connector_.rec.connects[1]);
+  EXPECT_EQ(r.cause, TryCause::kConnectRefused);
+  EXPECT_EQ(spans_.retries, "connect-failure");
+  EXPECT_EQ(stats_.connect_failures.get(), 2u);
+  EXPECT_EQ(down_.reads, 0u) << "the body is not read before a connection exists";
+}
+
+TEST_F(AttemptTest, ConnectFailureThenSuccessOnTheOtherHost) {
+  build({kA, kB});
+  connector_.connect_results[kA] = {std::errc::timed_out};
+  request("GET");
+  TryResult r = run();
+  ASSERT_TRUE(r.ok()) << try_cause_name(r.cause);
+  EXPECT_EQ(r.host, index_of(kB));
+  // Whichever host the balancer picked first, the answer came from the one that connects.
+  const bool a_first = connector_.rec.connects.front() == kA;
+  EXPECT_EQ(spans_.retries, a_first ? "connect-failure" : "");
+  EXPECT_EQ(connector_.rec.connects.size(), a_first ? 2u : 1u);
+}
+
+TEST_F(AttemptTest, SingleHostConnectFailureIsNotRetried) {
+  build({kA});
+  connector_.connect_results[kA] = {std::errc::connection_refused};
+  request("GET");
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kConnectRefused);
+  EXPECT_EQ(connector_.rec.connects.size(), 1u);
+  EXPECT_EQ(r.host, 0);
+  EXPECT_FALSE(r.detail.empty());
+}
+
+TEST_F(AttemptTest, ReusedConnectionClosedBeforeResponseIsResentOnceOnAFreshOne) {
+  build({kA});
+  auto& pool = *cluster_->runtime(0).pool;
+  ASSERT_TRUE(pool.reserve());
+  pool.release(connector_.pooled(kA));
+  connector_.exchanges[kA] = {X{.head = std::errc::connection_reset}, X{}};
+  request("POST", {"he", "llo"});
+  TryResult r = run();
+  ASSERT_TRUE(r.ok()) << try_cause_name(r.cause);
+  EXPECT_FALSE(r.reused);
+  ASSERT_EQ(connector_.rec.exchanges_on.size(), 2u);
+  EXPECT_NE(connector_.rec.exchanges_on[0], connector_.rec.exchanges_on[1]);
+  EXPECT_EQ(connector_.rec.connects.size(), 1u) << "the re-send opens a fresh connection";
+  // The body read once from the client went out whole on both connections.
+  EXPECT_EQ(connector_.rec.bodies[0], "hello");
+  EXPECT_EQ(connector_.rec.bodies[1], "hello");
+  EXPECT_EQ(down_.reads, 2u);
+  EXPECT_EQ(spans_.retries, "reused-connection-closed");
+  EXPECT_EQ(stats_.reused_conn_resends.get(), 1u);
+  EXPECT_EQ(stats_.reuses.get(), 1u);
+}
+
+TEST_F(AttemptTest, TheKeepAliveResendHappensOnlyOnce) {
+  build({kA});
+  auto& pool = *cluster_->runtime(0).pool;
+  ASSERT_TRUE(pool.reserve());
+  pool.release(connector_.pooled(kA));
+  connector_.exchanges[kA] = {X{.head = std::errc::connection_reset},
+                              X{.head = std::errc::connection_reset}};
+  request("GET");
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kResetBeforeResponse);
+  EXPECT_EQ(connector_.rec.exchanges_on.size(), 2u);
+  EXPECT_EQ(stats_.reused_conn_resends.get(), 1u);
+  EXPECT_EQ(pool.open(), 0u) << "failed connections are closed, not pooled";
+  EXPECT_EQ(counters(kA).active_requests.get(), 0);
+  EXPECT_EQ(counters(kA).failures.get(), 2u);
+}
+
+TEST_F(AttemptTest, AFreshConnectionResetIsNotResent) {
+  build({kA});
+  connector_.exchanges[kA] = {X{.head = std::errc::connection_reset}};
+  request("POST", {"x"});
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kResetBeforeResponse);
+  EXPECT_EQ(connector_.rec.exchanges_on.size(), 1u);
+  EXPECT_TRUE(r.request_complete);
+}
+
+TEST_F(AttemptTest, ResetAfterPartOfTheHeadIsNotAKeepAliveRace) {
+  build({kA});
+  auto& pool = *cluster_->runtime(0).pool;
+  ASSERT_TRUE(pool.reserve());
+  pool.release(connector_.pooled(kA));
+  connector_.exchanges[kA] = {X{.head = std::errc::connection_reset, .response_started = true}};
+  request("GET");
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kResetDuringResponse);
+  EXPECT_EQ(connector_.rec.exchanges_on.size(), 1u);
+}
+
+TEST_F(AttemptTest, ABodyTooLargeToKeepIsNotResent) {
+  build({kA});
+  auto& pool = *cluster_->runtime(0).pool;
+  ASSERT_TRUE(pool.reserve());
+  pool.release(connector_.pooled(kA));
+  connector_.exchanges[kA] = {X{.head = std::errc::connection_reset}};
+  request("POST", {std::string(RequestBody::kMaxKept, 'a'), "b"});
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kResetBeforeResponse);
+  EXPECT_EQ(connector_.rec.exchanges_on.size(), 1u);
+}
+
+TEST_F(AttemptTest, ResponseTimeoutIsNotRetried) {
+  build({kA, kB});
+  connector_.exchanges[kA] = {X{.head = std::errc::timed_out}};
+  connector_.exchanges[kB] = {X{.head = std::errc::timed_out}};
+  request("GET");
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kTimeout);
+  EXPECT_EQ(connector_.rec.exchanges_on.size(), 1u);
+  EXPECT_EQ(counters(connector_.rec.connects[0].c_str()).failures.get(), 1u);
+}
+
+TEST_F(AttemptTest, MalformedResponseIsBadResponse) {
+  build({kA});
+  connector_.exchanges[kA] = {X{.head = std::errc::bad_message, .response_started = true}};
+  request("GET");
+  EXPECT_EQ(run().cause, TryCause::kBadResponse);
+}
+
+TEST_F(AttemptTest, AnEarlyAnswerWhileSendingIsRelayed) {
+  build({kA});
+  connector_.exchanges[kA] = {X{.send = std::errc::broken_pipe, .status = 413}};
+  request("POST", {"a", "b"});
+  TryResult r = run();
+  ASSERT_TRUE(r.ok()) << try_cause_name(r.cause);
+  EXPECT_EQ(resp_.status, 413);
+  EXPECT_FALSE(r.request_complete);
+  attempt_->finish(true);
+  EXPECT_EQ(cluster_->runtime(0).pool->idle(), 0u) << "a half-sent request's connection closes";
+}
+
+TEST_F(AttemptTest, ClientGoneMidBodyClosesTheUpstreamConnection) {
+  build({kA});
+  down_.error = std::errc::connection_reset;
+  request("POST", {"part"});
+  down_.error = std::errc::connection_reset;
+  req_.body.length = 100;  // more was promised than arrives
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kClientGone);
+  EXPECT_EQ(cluster_->runtime(0).pool->open(), 0u);
+  EXPECT_EQ(counters(kA).active_requests.get(), 0);
+  EXPECT_EQ(counters(kA).failures.get(), 0u) << "the client's failure is not the upstream's";
+}
+
+TEST_F(AttemptTest, StalledClientBodyIsTheClientsTimeout) {
+  build({kA, kB});
+  request("POST", {"12"});
+  down_.error = std::errc::timed_out;
+  req_.body.length = 6;
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kClientBodyTimeout);
+  EXPECT_EQ(connector_.rec.exchanges_on.size(), 1u) << "no retry for the client's fault";
+  EXPECT_EQ(cluster_->runtime(size_t(r.host)).pool->open(), 0u);
+}
+
+TEST_F(AttemptTest, PoolExhaustedFailsFast) {
+  build({kA}, /*max_connections=*/0);
+  request("GET");
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kPoolExhausted);
+  EXPECT_TRUE(connector_.rec.connects.empty());
+}
+
+TEST_F(AttemptTest, NoHostWhenEveryHostBacksOff) {
+  build({kA});
+  cluster_->on_connect_failure(0);
+  request("GET");
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kNoHost);
+  EXPECT_EQ(r.host, -1);
+  EXPECT_TRUE(connector_.rec.connects.empty());
+}
+
+TEST_F(AttemptTest, APooledConnectionIsReused) {
+  build({kA});
+  auto& pool = *cluster_->runtime(0).pool;
+  ASSERT_TRUE(pool.reserve());
+  pool.release(connector_.pooled(kA));
+  request("GET");
+  TryResult r = run();
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.reused);
+  EXPECT_TRUE(connector_.rec.connects.empty());
+}
+
+TEST_F(AttemptTest, AStalePooledConnectionIsSkippedAtCheckout) {
+  build({kA});
+  auto& pool = *cluster_->runtime(0).pool;
+  ASSERT_TRUE(pool.reserve());
+  auto c = connector_.pooled(kA);
+  auto& stream = static_cast<testing::FakeStream&>(*c->stream);
+  pool.release(std::move(c));
+  stream.stale = true;  // the upstream closed it while it sat idle
+  request("GET");
+  TryResult r = run();
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r.reused);
+  EXPECT_EQ(connector_.rec.connects.size(), 1u);
+  EXPECT_EQ(stats_.stale_closed.get(), 1u);
+  EXPECT_EQ(stats_.reused_conn_resends.get(), 0u);
+}
+
+}  // namespace
+}  // namespace cw::proxy
