@@ -126,6 +126,17 @@ Response refusal(int status, std::string_view reason) {
 
 enum class ReadOutcome { kData, kEof, kTimeout, kError };
 
+// Appends up to `chunk` bytes read from `s` to `buf` (the head and the body both grow it).
+rt::Task<ReadOutcome> read_more(rt::TcpStream& s, std::string& buf, size_t chunk,
+                                int64_t deadline) {
+  const size_t old = buf.size();
+  buf.resize(old + chunk);
+  auto n = co_await s.read(buf.data() + old, chunk, deadline);
+  buf.resize(old + (n ? *n : 0));
+  if (!n) co_return n.error() == std::errc::timed_out ? ReadOutcome::kTimeout : ReadOutcome::kError;
+  co_return *n == 0 ? ReadOutcome::kEof : ReadOutcome::kData;
+}
+
 rt::Task<void> serve_conn(std::shared_ptr<Core> core, rt::TcpStream s) {
   rt::EventLoop& loop = core->loop;
   const AdminLimits& lim = core->limits;
@@ -161,18 +172,8 @@ rt::Task<void> serve_conn(std::shared_ptr<Core> core, rt::TcpStream s) {
         if (pr.status != http::h1::ParseStatus::kNeedMore) break;
         scan = buf.size();
       }
-      const size_t old = buf.size();
-      buf.resize(old + kReadChunk);
-      auto n = co_await s.read(buf.data() + old, kReadChunk, deadline);
-      buf.resize(old + (n ? *n : 0));
-      if (!n) {
-        last = n.error() == std::errc::timed_out ? ReadOutcome::kTimeout : ReadOutcome::kError;
-        break;
-      }
-      if (*n == 0) {
-        last = ReadOutcome::kEof;
-        break;
-      }
+      last = co_await read_more(s, buf, kReadChunk, deadline);
+      if (last != ReadOutcome::kData) break;
     }
     if (core->closed || last == ReadOutcome::kEof || last == ReadOutcome::kError) break;
 
@@ -207,19 +208,8 @@ rt::Task<void> serve_conn(std::shared_ptr<Core> core, rt::TcpStream s) {
       }
       deadline = loop.now_ms() + lim.header_read_timeout_ms;
       while (buf.size() < want) {
-        const size_t old = buf.size();
-        const size_t chunk = std::min(kReadChunk, want - old);
-        buf.resize(old + chunk);
-        auto n = co_await s.read(buf.data() + old, chunk, deadline);
-        buf.resize(old + (n ? *n : 0));
-        if (!n) {
-          last = n.error() == std::errc::timed_out ? ReadOutcome::kTimeout : ReadOutcome::kError;
-          break;
-        }
-        if (*n == 0) {
-          last = ReadOutcome::kEof;
-          break;
-        }
+        last = co_await read_more(s, buf, std::min(kReadChunk, want - buf.size()), deadline);
+        if (last != ReadOutcome::kData) break;
       }
       if (core->closed || last == ReadOutcome::kEof || last == ReadOutcome::kError) break;
       if (last == ReadOutcome::kTimeout) {

@@ -1,7 +1,8 @@
 """Integration test fixtures: run the real causeway binary (proxy and echo backends) on
-loopback, with ports picked free by the OS, and stop only the processes we started."""
+loopback, on free ports picked below the ephemeral range, and stop only the processes we started."""
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -15,19 +16,49 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.environ.get("CAUSEWAY_BIN", os.path.join(ROOT, "build", "causeway"))
 
 
+def _ephemeral_low():
+    """The first port the kernel hands out to outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_port_rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+
+
 def free_port(host="127.0.0.1"):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A port free for a listener to bind now, picked below the ephemeral range: a port the
+    kernel just gave back from bind(0) can be taken by any outgoing connection (the proxies'
+    own upstream connections, clients) before the process under test binds it."""
+    high = min(_ephemeral_low(), 65536)
+    low = max(10000, high - 12000)
+    for _ in range(200):
+        port = _port_rng.randrange(low, high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # crowded: any free port
         s.bind((host, 0))
         return s.getsockname()[1]
 
 
-def wait_port(host, port, timeout=10.0):
+def wait_port(host, port, timeout=10.0, proc=None):
+    """Waits (bounded) until host:port accepts connections; fails at once, with the process's
+    output, when `proc` (a Proc) exits first."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return True
         except OSError:
+            if proc is not None and proc.p.poll() is not None:
+                raise RuntimeError(f"{proc.args[:3]} exited with {proc.p.returncode} before "
+                                   f"{host}:{port} opened:\n{proc.output()[-3000:]}")
             time.sleep(0.02)
     raise TimeoutError(f"{host}:{port} did not open within {timeout}s")
 
@@ -66,7 +97,7 @@ class Echo(Proc):
         if instance:
             args += ["--instance", instance]
         super().__init__(args + list(extra))
-        wait_port(host, self.port)
+        wait_port(host, self.port, proc=self)
 
     @property
     def addr(self):
@@ -90,8 +121,8 @@ class Proxy(Proc):
         env = dict(os.environ)
         env.update(extra_env or {})
         super().__init__(list(wrap or []) + [BIN, "run", "-c", self.config], env=env)
-        wait_port("127.0.0.1", self.port)
-        wait_port("127.0.0.1", self.admin_port)
+        wait_port("127.0.0.1", self.port, proc=self)
+        wait_port("127.0.0.1", self.admin_port, proc=self)
 
     def write(self, yaml_text):
         text = yaml_text.replace("{port}", str(self.port)).replace("{admin}", str(self.admin_port))
