@@ -43,11 +43,23 @@ constexpr std::array<HeaderTokenInfo, size_t(HeaderToken::kCount)> kInfo = {{
     {"x-causeway-upstream", 0},
 }};
 
-HeaderToken match(std::string_view name, std::initializer_list<HeaderToken> candidates) {
-  for (HeaderToken t : candidates) {
-    if (iequals(name, kInfo[size_t(t)].name)) return t;
+constexpr std::array<char, 256> make_lower() {
+  std::array<char, 256> t{};
+  for (int c = 0; c < 256; ++c) t[size_t(c)] = char(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  return t;
+}
+constexpr std::array<char, 256> kLower = make_lower();
+
+// `name` equals `lower` (a lowercase table name of the same length), ignoring ASCII case.
+inline bool same(std::string_view name, std::string_view lower) {
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (kLower[static_cast<unsigned char>(name[i])] != lower[i]) return false;
   }
-  return HeaderToken::kOther;
+  return true;
+}
+
+inline HeaderToken is(std::string_view name, std::string_view lower, HeaderToken t) {
+  return same(name, lower) ? t : HeaderToken::kOther;
 }
 
 }  // namespace
@@ -55,43 +67,43 @@ HeaderToken match(std::string_view name, std::initializer_list<HeaderToken> cand
 const HeaderTokenInfo& header_info(HeaderToken t) { return kInfo[size_t(t)]; }
 
 HeaderToken lookup_header(std::string_view name) {
+  // On every header of every message: the length and the first letter pick at most one
+  // candidate, compared once.
   using T = HeaderToken;
+  if (name.empty()) return T::kOther;
+  const char c = kLower[static_cast<unsigned char>(name[0])];
   switch (name.size()) {
-    case 2:
-      return match(name, {T::kTe});
-    case 3:
-      return match(name, {T::kVia});
-    case 4:
-      return match(name, {T::kHost});
-    case 6:
-      return match(name, {T::kExpect, T::kCookie});
-    case 7:
-      return match(name, {T::kUpgrade, T::kTrailer});
-    case 8:
-      return match(name, {T::kLocation});
+    case 2: return is(name, "te", T::kTe);
+    case 3: return is(name, "via", T::kVia);
+    case 4: return is(name, "host", T::kHost);
+    case 6: return c == 'e' ? is(name, "expect", T::kExpect) : is(name, "cookie", T::kCookie);
+    case 7: return c == 'u' ? is(name, "upgrade", T::kUpgrade) : is(name, "trailer", T::kTrailer);
+    case 8: return is(name, "location", T::kLocation);
     case 10:
-      return match(name, {T::kConnection, T::kKeepAlive});
-    case 11:
-      return match(name, {T::kTraceparent});
+      return c == 'c' ? is(name, "connection", T::kConnection)
+                      : is(name, "keep-alive", T::kKeepAlive);
+    case 11: return is(name, "traceparent", T::kTraceparent);
     case 12:
-      return match(name, {T::kXRequestId, T::kContentType});
-    case 13:
-      return match(name, {T::kServerTiming});
-    case 14:
-      return match(name, {T::kContentLength});
-    case 15:
-      return match(name, {T::kXForwardedFor});
+      return c == 'x' ? is(name, "x-request-id", T::kXRequestId)
+                      : is(name, "content-type", T::kContentType);
+    case 13: return is(name, "server-timing", T::kServerTiming);
+    case 14: return is(name, "content-length", T::kContentLength);
+    case 15: return is(name, "x-forwarded-for", T::kXForwardedFor);
     case 16:
-      return match(
-          name, {T::kProxyConnection, T::kXForwardedHost, T::kXCausewayTrace, T::kXCausewayError});
+      if (c == 'p') return is(name, "proxy-connection", T::kProxyConnection);
+      if (name.size() > 2 && kLower[static_cast<unsigned char>(name[2])] == 'f')
+        return is(name, "x-forwarded-host", T::kXForwardedHost);
+      if (kLower[static_cast<unsigned char>(name[11])] == 't')
+        return is(name, "x-causeway-trace", T::kXCausewayTrace);
+      return is(name, "x-causeway-error", T::kXCausewayError);
     case 17:
-      return match(name, {T::kTransferEncoding, T::kXForwardedProto});
-    case 18:
-      return match(name, {T::kProxyAuthenticate});
+      return c == 't' ? is(name, "transfer-encoding", T::kTransferEncoding)
+                      : is(name, "x-forwarded-proto", T::kXForwardedProto);
+    case 18: return is(name, "proxy-authenticate", T::kProxyAuthenticate);
     case 19:
-      return match(name, {T::kProxyAuthorization, T::kXCausewayUpstream});
-    default:
-      return T::kOther;
+      return c == 'p' ? is(name, "proxy-authorization", T::kProxyAuthorization)
+                      : is(name, "x-causeway-upstream", T::kXCausewayUpstream);
+    default: return T::kOther;
   }
 }
 

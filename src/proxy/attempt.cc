@@ -70,25 +70,43 @@ int64_t Attempt::body_deadline() const {
 
 rt::Task<TryResult> Attempt::run(TryPlan plan, http::ResponseHead& resp) {
   finish(false);  // a previous try's leftovers, if the caller reuses the object
-  TryResult r = co_await connect_or_reuse(plan);
+  // The common path (a pooled connection, a request without a body) suspends only on the
+  // socket: picking, checking out and starting the exchange are plain calls.
+  TryResult r;
+  r.cause = pick_and_checkout(plan);
+  if (r.ok() && !conn_) r = co_await connect();
   r.host = host_;
   if (!r.ok()) co_return r;
   r.reused = conn_->reused;
 
-  r = co_await send_request();
-  r.host = host_;
-  r.reused = conn_->reused;
-  if (is_client_failure(r.cause)) co_return r;
+  start_exchange();
+  const int64_t io_idle = ctx_.io_idle_ms;
+  RequestBody& body = ctx_.body;
+  // The head goes out with the first body piece (often all of it) in one write.
+  Downstream::Piece piece{{}, true};
+  if (body.pending()) {
+    auto p = co_await body.next(body_deadline());
+    if (!p) co_return client_failure(p.error());
+    piece = *p;
+  }
+  auto w = co_await codec_->send_head(ctx_.req, ctx_.transform, ctx_.framing, piece.data,
+                                      piece.end, ctx_.loop.now_ms() + io_idle);
+  bool end = piece.end;
+  while (w && !end) {
+    auto p = co_await body.next(body_deadline());
+    if (!p) co_return client_failure(p.error());
+    end = p->end;
+    if (p->data.empty() && !end) continue;
+    w = co_await codec_->send_body(p->data, end, ctx_.loop.now_ms() + io_idle);
+  }
+  ctx_.spans.sent_ns = rt::mono_ns();
+  r.request_complete = bool(w);
+
   // Even when sending failed, read: the upstream may have answered early (a 413, a 401) and
   // closed; that answer is the one to relay.
-  const bool send_failed = !r.ok();
   auto h = co_await codec_->read_head(resp, ctx_.deadline);
   r.response_started = codec_->response_started();
-  if (h) {
-    r.cause = TryCause::kOk;
-    r.detail.clear();
-    co_return r;
-  }
+  if (h) co_return r;
   hr_->counters->failures.inc();
   if (h.error() == std::errc::timed_out) {
     r.cause = TryCause::kTimeout;
@@ -97,77 +115,61 @@ rt::Task<TryResult> Attempt::run(TryPlan plan, http::ResponseHead& resp) {
     r.detail = "malformed response";
   } else {
     r.cause = r.response_started ? TryCause::kResetDuringResponse : TryCause::kResetBeforeResponse;
-    r.detail = send_failed ? "connection reset while sending" : "connection closed before response";
+    r.detail = w ? "connection closed before response" : "connection reset while sending";
   }
   co_return r;
 }
 
-rt::Task<TryResult> Attempt::connect_or_reuse(TryPlan plan) {
+TryResult Attempt::client_failure(const std::error_code& ec) {
+  TryResult r = failed(client_cause(ec));
+  r.host = host_;
+  r.reused = conn_ && conn_->reused;
+  return r;
+}
+
+TryCause Attempt::pick_and_checkout(const TryPlan& plan) {
   upstream::WorkerCluster& cluster = ctx_.cluster;
   host_ = cluster.pick(ctx_.lb, plan.exclude);
-  if (host_ < 0) co_return failed(TryCause::kNoHost);
+  if (host_ < 0) return TryCause::kNoHost;
   hr_ = &cluster.runtime(size_t(host_));
-  const upstream::Host& h = cluster.host(size_t(host_));
   pool_ = hr_->pool;
-
   const int64_t t0 = rt::mono_ns();
   conn_ = plan.fresh_connection ? nullptr : pool_->checkout();
   ctx_.spans.pool_ns += rt::mono_ns() - t0;
-  if (!conn_) {
-    if (!pool_->reserve()) co_return failed(TryCause::kPoolExhausted);
-    const int64_t c0 = rt::mono_ns();
-    const int64_t left = ctx_.deadline - ctx_.loop.now_ms();
-    const int64_t timeout = std::max<int64_t>(
-        1, std::min<int64_t>(cluster.snapshot().settings.connect_timeout.count(), left));
-    auto s = co_await ctx_.connector.connect(ctx_.loop, h, timeout);
-    ctx_.spans.connect_ns += rt::mono_ns() - c0;
-    if (!s) {
-      pool_->unreserve();
-      cluster.on_connect_failure(size_t(host_));
-      cluster.stats().connect_failures.inc();
-      hr_->counters->failures.inc();
-      co_return failed(connect_cause(s.error()), s.error().message());
-    }
-    cluster.on_connect_success(size_t(host_));
-    cluster.stats().connects.inc();
-    conn_ = std::make_unique<upstream::UpstreamConn>();
-    conn_->stream = std::move(*s);
+  if (!conn_ && !pool_->reserve()) return TryCause::kPoolExhausted;
+  return TryCause::kOk;  // with a pooled connection, or a reserved slot to connect in
+}
+
+rt::Task<TryResult> Attempt::connect() {
+  upstream::WorkerCluster& cluster = ctx_.cluster;
+  const int64_t c0 = rt::mono_ns();
+  const int64_t left = ctx_.deadline - ctx_.loop.now_ms();
+  const int64_t timeout = std::max<int64_t>(
+      1, std::min<int64_t>(cluster.snapshot().settings.connect_timeout.count(), left));
+  auto s = co_await ctx_.connector.connect(ctx_.loop, cluster.host(size_t(host_)), timeout);
+  ctx_.spans.connect_ns += rt::mono_ns() - c0;
+  if (!s) {
+    pool_->unreserve();
+    cluster.on_connect_failure(size_t(host_));
+    cluster.stats().connect_failures.inc();
+    hr_->counters->failures.inc();
+    co_return failed(connect_cause(s.error()), s.error().message());
   }
+  cluster.on_connect_success(size_t(host_));
+  cluster.stats().connects.inc();
+  conn_ = std::make_unique<upstream::UpstreamConn>();
+  conn_->stream = std::move(*s);
   co_return TryResult{};
 }
 
-rt::Task<TryResult> Attempt::send_request() {
+void Attempt::start_exchange() {
   active_.hold(hr_->counters->active_requests);
   hr_->counters->requests.inc();
   codec_ = &ctx_.connector.start(*conn_, ctx_.req, ctx_.buffers, slot_);
-
-  RequestBody& body = ctx_.body;
-  body.rewind();
   // Keep the body while on a reused connection: if the upstream closed it as we wrote, the
   // request is re-sent on a fresh one (the keep-alive race).
-  body.retain(conn_->reused);
-  TryResult r;
-  auto piece = co_await body.next(body_deadline());
-  if (!piece) co_return failed(client_cause(piece.error()));
-  const int64_t io_idle = ctx_.io_idle_ms;
-  // The head goes out with the first body piece (often all of it) in one write.
-  auto w = co_await codec_->send_head(ctx_.req, ctx_.transform, ctx_.framing, piece->data,
-                                      piece->end, ctx_.loop.now_ms() + io_idle);
-  bool end = piece->end;
-  while (w && !end) {
-    piece = co_await body.next(body_deadline());
-    if (!piece) co_return failed(client_cause(piece.error()));
-    end = piece->end;
-    if (piece->data.empty() && !end) continue;
-    w = co_await codec_->send_body(piece->data, end, ctx_.loop.now_ms() + io_idle);
-  }
-  ctx_.spans.sent_ns = rt::mono_ns();
-  if (!w) {
-    r.cause = TryCause::kResetBeforeResponse;
-    co_return r;
-  }
-  r.request_complete = true;
-  co_return r;
+  ctx_.body.rewind();
+  ctx_.body.retain(conn_->reused);
 }
 
 void Attempt::finish(bool complete) {
@@ -187,12 +189,11 @@ void Attempt::finish(bool complete) {
   slot_.reset();
 }
 
-rt::Task<TryResult> run_tries(TryContext& ctx, Attempt& attempt, http::ResponseHead& resp) {
+rt::Task<TryResult> retry_tries(TryContext& ctx, Attempt& attempt, http::ResponseHead& resp,
+                                TryResult r) {
   RetryPolicy policy;
-  TryPlan plan;
   int last_host = -1;
   for (;;) {
-    TryResult r = co_await attempt.run(plan, resp);
     if (r.host < 0) r.host = last_host;  // the error names the last host tried, if any
     last_host = r.host;
     if (r.ok()) co_return r;
@@ -206,8 +207,14 @@ rt::Task<TryResult> run_tries(TryContext& ctx, Attempt& attempt, http::ResponseH
     if (d.next.fresh_connection) ctx.cluster.stats().reused_conn_resends.inc();
     if (!ctx.spans.retries.empty()) ctx.spans.retries += ',';
     ctx.spans.retries += d.reason;
-    plan = d.next;
+    r = co_await attempt.run(d.next, resp);
   }
+}
+
+rt::Task<TryResult> run_tries(TryContext& ctx, Attempt& attempt, http::ResponseHead& resp) {
+  TryResult r = co_await attempt.run({}, resp);
+  if (!r.ok()) r = co_await retry_tries(ctx, attempt, resp, std::move(r));
+  co_return r;
 }
 
 }  // namespace cw::proxy

@@ -103,8 +103,11 @@ class Attempt {
   void finish(bool complete);
 
  private:
-  rt::Task<TryResult> connect_or_reuse(TryPlan plan);
-  rt::Task<TryResult> send_request();
+  // Picks a host and takes a pooled connection, or reserves room for a new one.
+  TryCause pick_and_checkout(const TryPlan& plan);
+  rt::Task<TryResult> connect();  // into the reserved room
+  void start_exchange();          // counts the request in flight, starts the codec
+  TryResult client_failure(const std::error_code& ec);
   int64_t body_deadline() const;
 
   TryContext& ctx_;
@@ -121,5 +124,9 @@ class Attempt {
 // spans. On success `resp` holds the response head and `attempt` the exchange to relay. The
 // result's host is the last one tried (-1 if none was).
 rt::Task<TryResult> run_tries(TryContext& ctx, Attempt& attempt, http::ResponseHead& resp);
+// The tries after a failed first one (`first`); run_tries is `attempt.run` then this. The
+// forwarder calls the two itself so a request that succeeds at once pays for no retry loop.
+rt::Task<TryResult> retry_tries(TryContext& ctx, Attempt& attempt, http::ResponseHead& resp,
+                                TryResult first);
 
 }  // namespace cw::proxy

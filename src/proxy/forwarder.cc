@@ -160,7 +160,8 @@ rt::Task<void> forward(Exchange& ex) {
 
   Attempt attempt(ctx);
   http::ResponseHead resp;
-  const TryResult r = co_await run_tries(ctx, attempt, resp);
+  TryResult r = co_await attempt.run({}, resp);  // most requests: one try, no retry loop
+  if (!r.ok()) r = co_await retry_tries(ctx, attempt, resp, std::move(r));
   if (r.host >= 0) ex.upstream = cluster.host(size_t(r.host)).key;
   ex.bytes_in = body.bytes_read();
   if (!r.ok()) {

@@ -30,6 +30,8 @@ class RequestBody {
   void rewind() { replay_pos_ = 0; }
 
   bool complete() const { return complete_; }  // the client's body was read to its end
+  // next() has something to give: kept bytes to replay, or more to read from the client.
+  bool pending() const { return replay_pos_ < kept_.size() || !complete_; }
   uint64_t bytes_read() const { return bytes_; }
 
  private:

@@ -109,9 +109,11 @@ class Stream {
  public:
   virtual ~Stream() = default;
 
-  // The socket underneath (readiness cache, loop). Null when closed.
-  virtual IoState* io_state() const = 0;
-  virtual EventLoop& loop() const = 0;
+  // The socket underneath (readiness cache, loop); null state when closed. Plain members, not
+  // virtual: every awaiter reads them. A stream layered on another (TLS on TCP) keeps them
+  // equal to the inner socket's.
+  IoState* io_state() const { return st_; }
+  EventLoop& loop() const { return *loop_; }
   virtual const SocketAddress& peer() const = 0;
 
   // Non-blocking steps. write_some moves bytes from the front of iov[0..n).
@@ -154,8 +156,12 @@ class Stream {
 
  protected:
   Stream() = default;
+  Stream(EventLoop* loop, IoState* st) : loop_(loop), st_(st) {}
   Stream(const Stream&) = default;
   Stream& operator=(const Stream&) = default;
+
+  EventLoop* loop_ = nullptr;
+  IoState* st_ = nullptr;
 };
 
 }  // namespace cw::rt

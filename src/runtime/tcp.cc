@@ -84,7 +84,7 @@ Result<TcpStream> TcpStream::adopt(EventLoop& loop, int fd, SocketAddress peer) 
 }
 
 TcpStream::TcpStream(TcpStream&& o) noexcept
-    : loop_(o.loop_), st_(std::exchange(o.st_, nullptr)), peer_(o.peer_) {}
+    : Stream(o.loop_, std::exchange(o.st_, nullptr)), peer_(o.peer_) {}
 
 TcpStream& TcpStream::operator=(TcpStream&& o) noexcept {
   if (this != &o) {

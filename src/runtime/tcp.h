@@ -42,8 +42,7 @@ class AcceptAwaiter : public IoAwaiterBase {
 class TcpStream final : public Stream {
  public:
   TcpStream() = default;
-  TcpStream(EventLoop& loop, IoState* st, SocketAddress peer)
-      : loop_(&loop), st_(st), peer_(peer) {}
+  TcpStream(EventLoop& loop, IoState* st, SocketAddress peer) : Stream(&loop, st), peer_(peer) {}
   // Wraps an already-connected non-blocking fd (registers it with the loop).
   static Result<TcpStream> adopt(EventLoop& loop, int fd, SocketAddress peer);
   TcpStream(TcpStream&& o) noexcept;
@@ -52,8 +51,6 @@ class TcpStream final : public Stream {
   TcpStream& operator=(const TcpStream&) = delete;
   ~TcpStream() override { close(); }
 
-  IoState* io_state() const override { return st_; }
-  EventLoop& loop() const override { return *loop_; }
   const SocketAddress& peer() const override { return peer_; }
   int fd() const { return st_ ? st_->fd : -1; }
 
@@ -66,8 +63,6 @@ class TcpStream final : public Stream {
   void reset() override;
 
  private:
-  EventLoop* loop_ = nullptr;
-  IoState* st_ = nullptr;
   SocketAddress peer_;
 };
 

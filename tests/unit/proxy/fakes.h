@@ -21,26 +21,24 @@ namespace cw::proxy::testing {
 // A connection handle: no bytes move through it (the fake codec plays the protocol).
 class FakeStream final : public rt::Stream {
  public:
-  explicit FakeStream(rt::EventLoop& loop, int id) : loop_(loop), id_(id) { st_.fd = -1; }
-  rt::IoState* io_state() const override { return closed_ ? nullptr : &st_; }
-  rt::EventLoop& loop() const override { return loop_; }
+  explicit FakeStream(rt::EventLoop& loop, int id) : rt::Stream(&loop, &state_), id_(id) {
+    state_.fd = -1;
+  }
   const rt::SocketAddress& peer() const override { return peer_; }
   rt::IoStep read_some(char*, size_t) override { return {0, true}; }
   rt::IoStep write_some(const iovec*, int) override { return {0, true}; }
-  bool idle_and_open() override { return !closed_ && !stale; }
+  bool idle_and_open() override { return st_ && !stale; }
   void shutdown_write() override {}
-  void close() override { closed_ = true; }
-  void reset() override { closed_ = true; }
+  void close() override { st_ = nullptr; }
+  void reset() override { st_ = nullptr; }
 
   int id() const { return id_; }
   bool stale = false;  // the upstream closed it while it sat in the pool
 
  private:
-  rt::EventLoop& loop_;
-  mutable rt::IoState st_;
+  rt::IoState state_;
   rt::SocketAddress peer_;
   int id_;
-  bool closed_ = false;
 };
 
 // What one exchange on a connection does.
