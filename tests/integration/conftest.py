@@ -26,6 +26,7 @@ def _ephemeral_low():
 
 
 _port_rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+_recent_ports = []  # handed out lately: a test's proxy and admin ports must never coincide
 
 
 def free_port(host="127.0.0.1"):
@@ -36,12 +37,16 @@ def free_port(host="127.0.0.1"):
     low = max(10000, high - 12000)
     for _ in range(200):
         port = _port_rng.randrange(low, high)
+        if port in _recent_ports:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))
             except OSError:
                 continue
-            return port
+        _recent_ports.append(port)
+        del _recent_ports[:-512]
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # crowded: any free port
         s.bind((host, 0))
         return s.getsockname()[1]
