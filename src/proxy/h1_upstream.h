@@ -7,8 +7,8 @@
 #include <optional>
 #include <string>
 
-#include "http/h1/body_decoder.h"
 #include "base/buffer.h"
+#include "http/h1/body_decoder.h"
 #include "proxy/upstream_codec.h"
 
 namespace cw::proxy {
@@ -18,7 +18,12 @@ class H1Upstream final : public UpstreamCodec {
   // `stream`: the connection (outlives this object); `method`: the request's, which decides
   // whether the response has a body (HEAD, CONNECT).
   H1Upstream(rt::Stream& stream, BufferPool& buffers, std::string_view method)
-      : stream_(stream), buf_(buffers), method_(method) {}
+      : H1Upstream(stream, buffers, method, own_head_) {}
+  // `head_buffer`: where the request head is written; a pooled connection keeps one so that
+  // its requests reuse the capacity instead of allocating a head each.
+  H1Upstream(rt::Stream& stream, BufferPool& buffers, std::string_view method,
+             std::string& head_buffer)
+      : stream_(stream), buf_(buffers), method_(method), head_(head_buffer) {}
 
   rt::Task<Result<void>> send_head(const http::RequestHead& head,
                                    const http::HeaderTransform& transform,
@@ -39,7 +44,8 @@ class H1Upstream final : public UpstreamCodec {
   rt::Stream& stream_;
   ConnBuffer buf_;
   std::string_view method_;
-  std::string head_;
+  std::string own_head_;
+  std::string& head_;
   std::string gather_;  // several chunks already buffered go out as one piece
   std::optional<http::h1::BodyDecoder> dec_;
   http::HeaderMap trailers_;

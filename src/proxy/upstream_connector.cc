@@ -17,7 +17,7 @@ class TcpConnector final : public UpstreamConnector {
   }
   UpstreamCodec& start(upstream::UpstreamConn& conn, const http::RequestHead& req,
                        BufferPool& buffers, CodecSlot& slot) override {
-    return slot.h1.emplace(*conn.stream, buffers, req.method);
+    return slot.h1.emplace(*conn.stream, buffers, req.method, conn.head_buffer);
   }
 };
 

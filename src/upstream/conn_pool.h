@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "runtime/event_loop.h"
@@ -21,7 +22,8 @@ struct PoolLimits {
 
 struct UpstreamConn {
   std::unique_ptr<rt::Stream> stream;  // TCP today; TLS wraps it later
-  uint64_t requests = 0;               // served on this connection
+  std::string head_buffer;   // the codec writes request heads here: capacity reused per request
+  uint64_t requests = 0;     // served on this connection
   bool reused = false;       // true when taken from the pool rather than freshly connected
   rt::TimerNode idle_timer;  // armed while idle in the pool
 };

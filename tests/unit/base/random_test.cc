@@ -67,3 +67,25 @@ TEST(RandomHex, IdsDiffer) {
 
 }  // namespace
 }  // namespace cw
+
+namespace cw {
+namespace {
+
+// The digits are the generator's nibbles, low first: ids keep their format and distribution
+// whatever the implementation does for speed.
+TEST(RandomHex, DigitsAreTheNibblesLowFirst) {
+  for (size_t n : {1u, 15u, 16u, 17u, 32u, 36u, 48u}) {
+    SplitMix64 a(42), b(42);
+    std::string got(n, '?');
+    random_hex(a, got.data(), n);
+    std::string want;
+    for (size_t i = 0; i < n; i += 16) {
+      const uint64_t r = b.next();
+      for (size_t k = 0; k < 16 && i + k < n; ++k) want += "0123456789abcdef"[(r >> (4 * k)) & 15];
+    }
+    EXPECT_EQ(got, want) << n;
+  }
+}
+
+}  // namespace
+}  // namespace cw
