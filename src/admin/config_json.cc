@@ -77,6 +77,7 @@ Json route_to_json(const config::Route& r) {
     rj["retry_on"] = r.retry->retry_on;
     rj["backoff"] = {{"base", format_duration(r.retry->backoff_base)},
                      {"max", format_duration(r.retry->backoff_max)}};
+    rj["non_idempotent"] = r.retry->non_idempotent;
     j["retry"] = std::move(rj);
   }
   return j;
@@ -102,6 +103,7 @@ Json cluster_to_json(const config::Cluster& c) {
   Json eps = Json::array();
   for (const auto& e : c.endpoints)
     eps.push_back({{"address", e.address.text()}, {"weight", e.weight}});
+  const config::RetryBudget rb = c.retry_budget.value_or(config::RetryBudget{});  // on by default
   return {{"name", c.name},
           {"discovery", c.discovery},
           {"endpoints", std::move(eps)},
@@ -112,7 +114,8 @@ Json cluster_to_json(const config::Cluster& c) {
           {"pool",
            {{"max_connections", c.pool.max_connections},
             {"max_idle", c.pool.max_idle},
-            {"idle_timeout", format_duration(c.pool.idle_timeout)}}}};
+            {"idle_timeout", format_duration(c.pool.idle_timeout)}}},
+          {"retry_budget", {{"percent", rb.percent}, {"min_per_second", rb.min_per_second}}}};
 }
 
 Json config_to_json(const config::Config& c) {

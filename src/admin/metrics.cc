@@ -112,7 +112,12 @@ struct ClusterCounter {
   uint64_t ClusterSum::*field;
 };
 constexpr ClusterCounter kClusterCounters[] = {
-    {"upstream_requests_total", "Requests sent to the cluster (every try).", &ClusterSum::requests},
+    {"upstream_requests_total",
+     "Client requests routed to the cluster; each counts once, however many tries it took.",
+     &ClusterSum::requests},
+    {"upstream_retry_budget_exhausted_total",
+     "Retries not sent because the cluster's retry budget was spent.",
+     &ClusterSum::retry_budget_exhausted},
     {"upstream_connections_opened_total", "New upstream connections opened.",
      &ClusterSum::connects},
     {"upstream_connect_failures_total", "Upstream connection attempts that failed.",
@@ -227,6 +232,14 @@ std::string render_metrics(const StatsSum& s, const MetricsInfo& info) {
         for (int k = 0; k < 6; ++k) {
           w.sample("upstream_responses_total", {{"cluster", name}, {"class", kClassNames[k]}},
                    c.responses_by_class[k]);
+        }
+      }
+      w.family("upstream_retries_total", "counter",
+               "Retries sent by a route's retry policy, by the cause of the try before.");
+      for (const auto& [name, c] : s.clusters) {
+        for (size_t k = 0; k < size_t(upstream::RetryCause::kCount); ++k) {
+          w.sample("upstream_retries_total",
+                   {{"cluster", name}, {"cause", upstream::kRetryCauseNames[k]}}, c.retries[k]);
         }
       }
     }

@@ -53,6 +53,8 @@ void add_cluster(ClusterSum& s, const upstream::ClusterStats& c) {
   s.idle_expired += c.idle_expired.get();
   s.pool_exhausted += c.pool_exhausted.get();
   s.reused_conn_resends += c.reused_conn_resends.get();
+  for (size_t i = 0; i < size_t(upstream::RetryCause::kCount); ++i) s.retries[i] += c.retries[i].get();
+  s.retry_budget_exhausted += c.retry_budget_exhausted.get();
   s.open_connections += c.open_connections.get();
   s.idle_connections += c.idle_connections.get();
   for (const auto& [key, h] : c.hosts) {

@@ -53,6 +53,8 @@ struct ClusterSum {
   uint64_t idle_expired = 0;
   uint64_t pool_exhausted = 0;
   uint64_t reused_conn_resends = 0;
+  uint64_t retries[size_t(upstream::RetryCause::kCount)] = {};
+  uint64_t retry_budget_exhausted = 0;
   int64_t open_connections = 0;
   int64_t idle_connections = 0;
   std::map<std::string, HostSum> hosts;  // by host key

@@ -212,7 +212,6 @@ void Loader::circuit_breaker(const Entry& e, CircuitBreaker& b) {
 void Loader::retry_budget(const Entry& e, RetryBudget& b) {
   const Map m = open_map(e.value, e.path, {"percent", "min_per_second"});
   if (!m.ok) return;
-  unapplied_.push_back(e.path);
   if (const Entry* x = m.find("percent")) set(b.percent, percent(x->value, x->path));
   if (const Entry* x = m.find("min_per_second")) {
     set(b.min_per_second, std::optional<uint32_t>(integer(x->value, x->path, 0, 1'000'000)));

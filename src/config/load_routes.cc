@@ -190,7 +190,7 @@ void Loader::header_match(const Node& n, const std::string& path, HeaderMatch& h
 }
 
 void Loader::retry(const Entry& e, RetryPolicy& p) {
-  const Map m = open_map(e.value, e.path, {"attempts", "per_try_timeout", "retry_on", "backoff"});
+  const Map m = open_map(e.value, e.path, {"attempts", "per_try_timeout", "retry_on", "backoff", "non_idempotent"});
   if (!m.ok) return;
   if (const Entry* x = m.find("attempts")) {
     set(p.attempts, std::optional<int>(integer(x->value, x->path, 1, 10)));
@@ -198,8 +198,8 @@ void Loader::retry(const Entry& e, RetryPolicy& p) {
   if (const Entry* x = m.find("per_try_timeout"))
     set(p.per_try_timeout, duration(x->value, x->path));
   if (const Entry* x = m.find("retry_on"); x && is_list(x->value, x->path, "retry conditions")) {
-    const Keys kConditions = {"connect-failure", "reset",        "timeout", "5xx",
-                              "gateway-error",   "retriable-4xx"};
+    const Keys kConditions = {"connect-failure", "refused",       "reset",        "timeout",
+                              "5xx",             "gateway-error", "retriable-4xx"};
     size_t i = 0;
     for (const Node& each : x->value.items()) {
       const std::string path = item(x->path, i++);
@@ -216,6 +216,7 @@ void Loader::retry(const Entry& e, RetryPolicy& p) {
       }
     }
   }
+  if (const Entry* x = m.find("non_idempotent")) set(p.non_idempotent, boolean(x->value, x->path));
   if (const Entry* x = m.find("backoff")) {
     const Map b = open_map(x->value, x->path, {"base", "max"});
     const Entry* base = b.find("base");

@@ -55,12 +55,15 @@ struct Redirect {
   int status = 302;       // 301, 302, 303, 307, 308
 };
 
-struct RetryPolicy {                       // parsed now, enforced by a later issue
-  int attempts = 1;
+// routes[].retry (SPEC 4). A route without one retries a connect failure once on another host
+// (proxy/retry_policy.h); `attempts: 1` turns even that off.
+struct RetryPolicy {
+  int attempts = 1;                        // every try counts, the first included
   std::optional<Duration> per_try_timeout;
-  std::vector<std::string> retry_on;       // connect-failure, reset, timeout, 5xx, 503, ...
+  std::vector<std::string> retry_on;       // connect-failure, refused, reset, timeout, 5xx, 503, ...
   Duration backoff_base{25};
   Duration backoff_max{250};
+  bool non_idempotent = false;             // re-send a POST/PATCH that may have reached the upstream
 };
 
 // routes[].fault (SPEC 4: fault injection per route). Validated and carried; not injected yet.
@@ -189,7 +192,7 @@ struct Cluster {
   std::optional<HealthCheck> health_check;  // these four: carried, not applied yet
   std::optional<OutlierDetection> outlier_detection;
   std::optional<CircuitBreaker> circuit_breaker;
-  std::optional<RetryBudget> retry_budget;
+  std::optional<RetryBudget> retry_budget;  // absent = the defaults: on
 };
 
 struct Admin {

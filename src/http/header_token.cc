@@ -34,6 +34,8 @@ constexpr std::array<HeaderTokenInfo, size_t(HeaderToken::kCount)> kInfo = {{
     {"X-Forwarded-Host", kOurs},
     {"X-Request-Id", kOurs},
     {"traceparent", kOurs},
+    {"x-causeway-deadline", kOurs},
+    {"grpc-timeout", kOurs},
     {"Cookie", 0},
     {"Content-Type", 0},
     {"Location", 0},
@@ -84,7 +86,8 @@ HeaderToken lookup_header(std::string_view name) {
                       : is(name, "keep-alive", T::kKeepAlive);
     case 11: return is(name, "traceparent", T::kTraceparent);
     case 12:
-      return c == 'x' ? is(name, "x-request-id", T::kXRequestId)
+      if (c == 'x') return is(name, "x-request-id", T::kXRequestId);
+      return c == 'g' ? is(name, "grpc-timeout", T::kGrpcTimeout)
                       : is(name, "content-type", T::kContentType);
     case 13: return is(name, "server-timing", T::kServerTiming);
     case 14: return is(name, "content-length", T::kContentLength);
@@ -101,8 +104,10 @@ HeaderToken lookup_header(std::string_view name) {
                       : is(name, "x-forwarded-proto", T::kXForwardedProto);
     case 18: return is(name, "proxy-authenticate", T::kProxyAuthenticate);
     case 19:
-      return c == 'p' ? is(name, "proxy-authorization", T::kProxyAuthorization)
-                      : is(name, "x-causeway-upstream", T::kXCausewayUpstream);
+      if (c == 'p') return is(name, "proxy-authorization", T::kProxyAuthorization);
+      return kLower[static_cast<unsigned char>(name[11])] == 'd'
+                 ? is(name, "x-causeway-deadline", T::kXCausewayDeadline)
+                 : is(name, "x-causeway-upstream", T::kXCausewayUpstream);
     default: return T::kOther;
   }
 }

@@ -32,6 +32,8 @@ enum class HeaderToken : uint8_t {
   kXForwardedHost,
   kXRequestId,
   kTraceparent,
+  kXCausewayDeadline,  // the remaining budget (ms), restated per try
+  kGrpcTimeout,        // gRPC's deadline, restated per try when the client sent one
   // Read by the proxy, forwarded as they are.
   kCookie,
   kContentType,

@@ -4,6 +4,8 @@
 #include <algorithm>
 
 #include "proxy/retry_policy.h"
+#include "resilience/backoff.h"
+#include "resilience/deadline.h"
 #include "runtime/clock.h"
 
 namespace cw::proxy {
@@ -68,11 +70,22 @@ int64_t Attempt::body_deadline() const {
   return std::min(ctx_.deadline, ctx_.loop.now_ms() + ctx_.body_timeout_ms);
 }
 
+int64_t Attempt::per_try_timeout_ms() const {
+  return ctx_.retry ? ctx_.retry->per_try_timeout_ms() : 0;
+}
+
 rt::Task<TryResult> Attempt::run(TryPlan plan, http::ResponseHead& resp) {
   finish(false);  // a previous try's leftovers, if the caller reuses the object
   // The common path (a pooled connection, a request without a body) suspends only on the
   // socket: picking, checking out and starting the exchange are plain calls.
   TryResult r;
+  const int64_t now = ctx_.loop.now_ms();
+  if (now >= ctx_.deadline) {  // a try is never started past the request's deadline
+    r.cause = TryCause::kTimeout;
+    r.detail = "deadline passed before the try";
+    co_return r;
+  }
+  try_deadline_ = resilience::try_deadline(ctx_.deadline, now, per_try_timeout_ms());
   r.cause = pick_and_checkout(plan);
   if (r.ok() && !conn_) r = co_await connect();
   r.host = host_;
@@ -89,6 +102,7 @@ rt::Task<TryResult> Attempt::run(TryPlan plan, http::ResponseHead& resp) {
     if (!p) co_return client_failure(p.error());
     piece = *p;
   }
+  ctx_.deadline_left_ms = try_deadline_ - ctx_.loop.now_ms();
   auto w = co_await codec_->send_head(ctx_.req, ctx_.transform, ctx_.framing, piece.data,
                                       piece.end, ctx_.loop.now_ms() + io_idle);
   bool end = piece.end;
@@ -104,12 +118,13 @@ rt::Task<TryResult> Attempt::run(TryPlan plan, http::ResponseHead& resp) {
 
   // Even when sending failed, read: the upstream may have answered early (a 413, a 401) and
   // closed; that answer is the one to relay.
-  auto h = co_await codec_->read_head(resp, ctx_.deadline);
+  auto h = co_await codec_->read_head(resp, try_deadline_);
   r.response_started = codec_->response_started();
   if (h) co_return r;
   hr_->counters->failures.inc();
   if (h.error() == std::errc::timed_out) {
     r.cause = TryCause::kTimeout;
+    if (try_deadline_ < ctx_.deadline) r.detail = "no response within the per-try timeout";
   } else if (h.error() == std::errc::bad_message) {
     r.cause = TryCause::kBadResponse;
     r.detail = "malformed response";
@@ -143,7 +158,7 @@ TryCause Attempt::pick_and_checkout(const TryPlan& plan) {
 rt::Task<TryResult> Attempt::connect() {
   upstream::WorkerCluster& cluster = ctx_.cluster;
   const int64_t c0 = rt::mono_ns();
-  const int64_t left = ctx_.deadline - ctx_.loop.now_ms();
+  const int64_t left = try_deadline_ - ctx_.loop.now_ms();
   const int64_t timeout = std::max<int64_t>(
       1, std::min<int64_t>(cluster.snapshot().settings.connect_timeout.count(), left));
   auto s = co_await ctx_.connector.connect(ctx_.loop, cluster.host(size_t(host_)), timeout);
@@ -169,7 +184,7 @@ void Attempt::start_exchange() {
   // Keep the body while on a reused connection: if the upstream closed it as we wrote, the
   // request is re-sent on a fresh one (the keep-alive race).
   ctx_.body.rewind();
-  ctx_.body.retain(conn_->reused);
+  ctx_.body.retain(conn_->reused || (ctx_.retry && ctx_.retry->may_resend_body()));
 }
 
 void Attempt::finish(bool complete) {
@@ -189,22 +204,69 @@ void Attempt::finish(bool complete) {
   slot_.reset();
 }
 
+namespace {
+
+upstream::RetryCause retry_cause(const TryResult& r) {
+  using upstream::RetryCause;
+  if (r.ok()) return RetryCause::kStatus;
+  if (is_connect_failure(r.cause)) return RetryCause::kConnectFailure;
+  if (r.cause == TryCause::kTimeout) return RetryCause::kTimeout;
+  if (r.cause == TryCause::kBadResponse) return RetryCause::kBadResponse;
+  return RetryCause::kReset;
+}
+
+// "2 127.0.0.3:9002 reset_before_response" or "3 127.0.0.2:9001 200": one try, for the spans.
+void record_try(TryContext& ctx, const TryResult& r, int status) {
+  std::string t = std::to_string(ctx.spans.tries.size() + 1);
+  t += ' ';
+  t += r.host >= 0 ? std::string_view(ctx.cluster.host(size_t(r.host)).key) : "-";
+  t += ' ';
+  t += r.ok() ? std::to_string(status) : std::string(try_cause_name(r.cause));
+  ctx.spans.tries.push_back(std::move(t));
+}
+
+}  // namespace
+
 rt::Task<TryResult> retry_tries(TryContext& ctx, Attempt& attempt, http::ResponseHead& resp,
                                 TryResult r) {
-  RetryPolicy policy;
+  RetryPolicy fallback(nullptr, false);
+  RetryPolicy& policy = ctx.retry ? *ctx.retry : fallback;
+  upstream::ClusterStats& stats = ctx.cluster.stats();
   int last_host = -1;
   for (;;) {
     if (r.host < 0) r.host = last_host;  // the error names the last host tried, if any
     last_host = r.host;
-    if (r.ok()) co_return r;
+    const int status = r.ok() ? resp.status : 0;
+    // A response goes to the client unless its status is one to retry on.
+    const bool answered = r.ok() && !policy.wants_status(status);
+    record_try(ctx, r, status);
+    if (answered) co_return r;
     const RetryPolicy::Facts facts{ctx.cluster.size(), ctx.loop.now_ms() < ctx.deadline,
                                    ctx.body.replayable()};
-    const RetryPolicy::Decision d = policy.decide(r, facts);
-    if (!d.retry) {
-      attempt.finish(false);
-      co_return r;
+    const RetryPolicy::Decision d = policy.decide(r, status, facts);
+    // What the client gets when no other try goes: the last answer, or the last error.
+    auto last = [&]() {
+      if (!r.ok()) attempt.finish(false);
+      return r;
+    };
+    if (!d.retry) co_return last();
+    if (d.counted) {
+      const int64_t wait =
+          ctx.rng ? resilience::backoff_ms(policy.backoff_base_ms(), policy.backoff_max_ms(),
+                                           policy.retries_done() - 1, *ctx.rng)
+                  : 0;
+      // A retry that could not start before the deadline is not worth its budget.
+      if (ctx.loop.now_ms() + wait >= ctx.deadline) co_return last();
+      if (!ctx.cluster.retry_budget().try_withdraw(ctx.loop.now_ms())) {
+        stats.retry_budget_exhausted.inc();
+        co_return last();
+      }
+      stats.retries[size_t(retry_cause(r))].inc();
+      attempt.finish(false);  // a response being retried is dropped with its connection
+      if (wait > 0) co_await rt::sleep_for(ctx.loop, wait);
+    } else if (d.next.fresh_connection) {
+      stats.reused_conn_resends.inc();
     }
-    if (d.next.fresh_connection) ctx.cluster.stats().reused_conn_resends.inc();
     if (!ctx.spans.retries.empty()) ctx.spans.retries += ',';
     ctx.spans.retries += d.reason;
     r = co_await attempt.run(d.next, resp);
@@ -213,7 +275,8 @@ rt::Task<TryResult> retry_tries(TryContext& ctx, Attempt& attempt, http::Respons
 
 rt::Task<TryResult> run_tries(TryContext& ctx, Attempt& attempt, http::ResponseHead& resp) {
   TryResult r = co_await attempt.run({}, resp);
-  if (!r.ok()) r = co_await retry_tries(ctx, attempt, resp, std::move(r));
+  if (!r.ok() || (ctx.retry && ctx.retry->wants_status(resp.status)))
+    r = co_await retry_tries(ctx, attempt, resp, std::move(r));
   co_return r;
 }
 

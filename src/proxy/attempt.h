@@ -13,6 +13,7 @@
 #include <string>
 
 #include "base/counter.h"
+#include "base/random.h"
 #include "http/message.h"
 #include "proxy/request_body.h"
 #include "proxy/spans.h"
@@ -66,6 +67,8 @@ struct TryPlan {
   bool fresh_connection = false;  // do not take a pooled connection
 };
 
+class RetryPolicy;
+
 // What every try of one request shares: the cluster view, the deadlines, the head transform,
 // the body. Built once per request by the forwarder.
 struct TryContext {
@@ -79,9 +82,16 @@ struct TryContext {
   http::BodyFraming framing;  // as stated upstream
   RequestBody& body;
   Spans& spans;
-  int64_t deadline;         // the route timeout, counted from the request head (loop ms)
+  int64_t deadline;         // the request's: route timeout from the request head, shortened by
+                            // a trusted x-causeway-deadline / grpc-timeout (loop ms)
   int64_t body_timeout_ms;  // longest wait for the next request body bytes
   int64_t io_idle_ms;       // longest wait for an upstream write
+  // The route's retry policy for this request; null = the default (see retry_policy.h).
+  RetryPolicy* retry = nullptr;
+  SplitMix64* rng = nullptr;  // the worker's, for back-off jitter
+  // Written by each try just before its head goes out: the budget left for it (ms), which the
+  // head transform states upstream as x-causeway-deadline. -1 until the first try sends.
+  int64_t deadline_left_ms = -1;
 };
 
 class Attempt {
@@ -109,9 +119,11 @@ class Attempt {
   void start_exchange();          // counts the request in flight, starts the codec
   TryResult client_failure(const std::error_code& ec);
   int64_t body_deadline() const;
+  int64_t per_try_timeout_ms() const;
 
   TryContext& ctx_;
   int host_ = -1;
+  int64_t try_deadline_ = 0;  // the request's deadline, shortened by the per-try timeout
   upstream::HostRuntime* hr_ = nullptr;
   std::shared_ptr<upstream::ConnPool> pool_;
   std::unique_ptr<upstream::UpstreamConn> conn_;

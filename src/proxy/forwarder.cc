@@ -7,7 +7,9 @@
 #include "proxy/attempt.h"
 #include "proxy/relay.h"
 #include "proxy/request_headers.h"
+#include "proxy/retry_policy.h"
 #include "proxy/worker.h"
+#include "resilience/deadline.h"
 #include "runtime/clock.h"
 
 namespace cw::proxy {
@@ -82,6 +84,23 @@ ProxyError error_for(TryCause c) {
   return ProxyError::kUpstreamReset;
 }
 
+// The request's deadline: the route timeout from the request head, shortened by a trusted
+// client's x-causeway-deadline (remaining ms) or grpc-timeout; an untrusted client's are ignored
+// (and replaced upstream by this hop's own).
+int64_t request_deadline(const Exchange& ex, const ForwardTransform& t, int64_t now) {
+  const int64_t route = now + ex.route->cfg.timeout.count();
+  if (!t.client_deadline() && !t.client_grpc_timeout()) return route;
+  if (!ex.listener.trusted_proxy(ex.peer)) return route;
+  int64_t d = route;
+  if (t.client_deadline())
+    d = resilience::shorten_deadline(d, now, resilience::parse_deadline_ms(*t.client_deadline()));
+  if (t.client_grpc_timeout()) {
+    d = resilience::shorten_deadline(d, now,
+                                     resilience::parse_grpc_timeout_ms(*t.client_grpc_timeout()));
+  }
+  return d;
+}
+
 // Ends the request after the last failed try, with the error naming the hop that failed.
 rt::Task<void> answer_failure(Exchange& ex, const TryResult& r, std::string_view cluster) {
   if (is_client_failure(r.cause)) {
@@ -138,8 +157,8 @@ rt::Task<void> forward(Exchange& ex) {
   char ids[48];  // trace id (32 hex) + this hop's span id (16 hex)
   random_hex(w.rng(), ids, sizeof ids);
   const ForwardedFor fwd{ex.peer_ip, ex.listener.trusted_proxy(ex.peer), "http", cs.name};
-  const ForwardTransform transform(ex.req, fwd, ex.request_id, std::string_view(ids, 32),
-                                   std::string_view(ids + 32, 16));
+  ForwardTransform transform(ex.req, fwd, ex.request_id, std::string_view(ids, 32),
+                             std::string_view(ids + 32, 16));
   const upstream::LbContext lb = hash_context(cs, ex);
   RequestBody body(ex.down, ex.req.body.kind != http::BodyKind::kNone);
   const config::Listener& lc = ex.listener.cfg;
@@ -154,14 +173,21 @@ rt::Task<void> forward(Exchange& ex) {
       ex.req.body,
       body,
       ex.spans,
-      loop.now_ms() + ex.route->cfg.timeout.count(),
+      request_deadline(ex, transform, loop.now_ms()),
       lc.body_read_timeout.count(),
       ex.route->cfg.idle_timeout ? ex.route->cfg.idle_timeout->count() : lc.idle_timeout.count()};
+  const config::Route& rc = ex.route->cfg;
+  RetryPolicy policy(rc.retry ? &*rc.retry : nullptr, idempotent_method(ex.req.method));
+  ctx.retry = &policy;
+  ctx.rng = &w.rng();
+  transform.state_deadline(&ctx.deadline_left_ms);
+  cluster.retry_budget().on_request(loop.now_ms());
 
   Attempt attempt(ctx);
   http::ResponseHead resp;
   TryResult r = co_await attempt.run({}, resp);  // most requests: one try, no retry loop
-  if (!r.ok()) r = co_await retry_tries(ctx, attempt, resp, std::move(r));
+  if (!r.ok() || policy.wants_status(resp.status))
+    r = co_await retry_tries(ctx, attempt, resp, std::move(r));
   if (r.host >= 0) ex.upstream = cluster.host(size_t(r.host)).key;
   ex.bytes_in = body.bytes_read();
   if (!r.ok()) {

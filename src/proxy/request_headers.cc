@@ -2,6 +2,7 @@
 #include "proxy/request_headers.h"
 
 #include "http/h1/tokens.h"
+#include "resilience/deadline.h"
 
 namespace cw::proxy {
 namespace {
@@ -67,6 +68,12 @@ ForwardTransform::ForwardTransform(const http::RequestHead& req, const Forwarded
       case T::kUpgrade:
         if (!upgrade_) upgrade_ = &h.value;
         break;
+      case T::kXCausewayDeadline:
+        deadline_ = &h.value;
+        break;
+      case T::kGrpcTimeout:
+        grpc_timeout_ = &h.value;
+        break;
       default:
         break;
     }
@@ -108,6 +115,22 @@ void ForwardTransform::append(http::FieldSink& out) const {
     out.add("traceparent", {"00-", tp.substr(3, 32), "-", span_id_, "-", tp.substr(53, 2)});
   } else {
     out.add("traceparent", {"00-", trace_id_, "-", span_id_, "-01"});
+  }
+  // The budget left for this try, so the next hop knows how long it has (SPEC 4 deadlines).
+  if (deadline_left_ && *deadline_left_ >= 0) {
+    char num[24];
+    char* end = num + sizeof num;
+    char* p = end;
+    int64_t v = *deadline_left_;
+    do {
+      *--p = char('0' + v % 10);
+      v /= 10;
+    } while (v > 0);
+    out.add("x-causeway-deadline", {std::string_view(p, size_t(end - p))});
+    if (grpc_timeout_) {
+      char g[12];
+      out.add("grpc-timeout", {std::string_view(g, resilience::format_grpc_timeout(*deadline_left_, g))});
+    }
   }
 }
 

@@ -34,6 +34,13 @@ class ForwardTransform final : public http::HeaderTransform {
   bool keep(const http::Header& h) const override;
   void append(http::FieldSink& out) const override;
 
+  // The deadline this hop states upstream: *left_ms (written by each try before it sends; -1 =
+  // none yet) as x-causeway-deadline, and as grpc-timeout when the client sent one.
+  void state_deadline(const int64_t* left_ms) { deadline_left_ = left_ms; }
+  // The client's deadline headers (last one wins), or null: read only from a trusted peer.
+  const std::string* client_deadline() const { return deadline_; }
+  const std::string* client_grpc_timeout() const { return grpc_timeout_; }
+
  private:
   const http::RequestHead& req_;
   ForwardedFor fwd_;
@@ -50,6 +57,9 @@ class ForwardTransform final : public http::HeaderTransform {
   const std::string* rid_ = nullptr;
   const std::string* tp_ = nullptr;
   const std::string* upgrade_ = nullptr;
+  const std::string* deadline_ = nullptr;
+  const std::string* grpc_timeout_ = nullptr;
+  const int64_t* deadline_left_ = nullptr;
 };
 
 // Drops hop-by-hop headers (and those named in Connection) from a response, in place.

@@ -1,40 +1,88 @@
-// RetryPolicy: after a failed try, whether another goes and where. Pure decisions over the
-// try's typed result, so they are tested without sockets. Today's rules (SPEC 4 retries with
-// budgets and backoff arrive with the resilience issue, here):
-//  - a connect failure (nothing reached the upstream) moves to another host, once, when the
-//    cluster has another and time is left;
-//  - a reused keep-alive connection that closed before any response byte (the upstream closed
-//    it as we wrote: it never saw the request) re-sends once on a fresh connection, for any
-//    method, when the body is still at hand;
-//  - anything else ends the request with the error the try names.
+// RetryPolicy: after a try, whether another goes and where (SPEC 4). Pure decisions over the
+// try's typed result and the route's `retry:` settings, tested without sockets:
+//  - a transport re-send, not counted as a retry: a reused keep-alive connection that closed
+//    before any response byte (the upstream closed it as we wrote: it never saw the request)
+//    re-sends once on a fresh connection, for any method, when the body is still at hand;
+//  - a retry, counted against `attempts` (every try, the first included): only on a
+//    `retry_on` condition; to another host when the cluster has one; only with time left and
+//    the body replayable; and, when the request may have reached the upstream (anything but a
+//    connect failure), only for an idempotent method unless the route opts in
+//    (`non_idempotent: true`);
+//  - a route without `retry:` retries a connect failure once on another host (nothing reached
+//    the upstream, so it is always safe); `attempts: 1` turns that off.
+// The retry budget, the breaker's max_retries and the back-off are applied by the caller
+// (attempt.cc), which owns the clock and the cluster.
 // Thread contract: one request's, on its worker.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
+#include "config/model.h"
 #include "proxy/attempt.h"
 
 namespace cw::proxy {
 
+// RFC 9110 9.2.2 (TRACE included): a re-send of these cannot change the outcome.
+bool idempotent_method(std::string_view method);
+
 class RetryPolicy {
  public:
+  // cfg: the route's retry settings, or null for the default (one connect-failure retry).
+  RetryPolicy(const config::RetryPolicy* cfg, bool idempotent_request);
+
   struct Facts {
     size_t hosts = 0;              // in the cluster
-    bool time_left = false;        // before the route deadline
+    bool time_left = false;        // before the request's deadline
     bool body_replayable = false;  // the request body can be sent again
   };
   struct Decision {
     bool retry = false;
+    bool counted = false;  // a retry (budget, attempts, back-off), not a transport re-send
     TryPlan next;
-    std::string_view reason;  // the span's retry cause: "connect-failure", ...
+    std::string_view reason;  // the span's retry cause: "connect-failure", "503", ...
   };
 
-  Decision decide(const TryResult& r, const Facts& f);
+  // r: the try's result; status: the response status when r.ok() (0 otherwise).
+  Decision decide(const TryResult& r, int status, const Facts& f);
+
+  // A response with this status would be retried (before the other facts are checked): the
+  // forwarder's cheap test on every response.
+  bool wants_status(int status) const;
+  // The body should be kept for a re-send after it was sent (a retry condition needs it).
+  bool may_resend_body() const { return resend_after_send_; }
+  int max_attempts() const { return attempts_; }
+  int64_t per_try_timeout_ms() const { return per_try_ms_; }
+  int64_t backoff_base_ms() const { return backoff_base_ms_; }
+  int64_t backoff_max_ms() const { return backoff_max_ms_; }
+  int retries_done() const { return tries_ - 1; }
 
  private:
-  int connect_retries_ = 0;
+  // Condition bits.
+  enum : uint32_t {
+    kOnConnectFailure = 1,
+    kOnRefused = 2,
+    kOnReset = 4,
+    kOnTimeout = 8,
+    kOn5xx = 16,
+    kOnGatewayError = 32,
+    kOnRetriable4xx = 64,
+  };
+  bool matches(const TryResult& r, int status) const;
+
+  uint32_t on_ = 0;
+  uint16_t statuses_[8] = {};  // explicit status codes from retry_on
+  int nstatuses_ = 0;
+  int attempts_ = 1;
+  int tries_ = 1;  // counted tries so far (the first included)
+  int64_t per_try_ms_ = 0;
+  int64_t backoff_base_ms_ = 0;
+  int64_t backoff_max_ms_ = 0;
+  bool may_reach_ok_ = false;  // idempotent, or the route opted in
+  bool resend_after_send_ = false;
   bool resent_ = false;
+  bool other_host_only_ = false;  // the default policy retries only on another host
 };
 
 }  // namespace cw::proxy

@@ -27,6 +27,11 @@ std::string Spans::server_timing() const {
     out += retries;
     out += '"';
   }
+  for (const std::string& t : tries) {
+    out += ", try;desc=\"";
+    out += t;
+    out += '"';
+  }
   return out;
 }
 

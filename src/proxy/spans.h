@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace cw::proxy {
 
@@ -18,9 +19,13 @@ struct Spans {
   int64_t first_byte_ns = 0;  // response head received
   int64_t complete_ns = 0;    // response fully sent to the client
   std::string retries;        // causes of re-sends, comma-separated
+  // Every try when there was more than one: "1 127.0.0.3:9002 reset_before_response",
+  // "2 127.0.0.2:9001 200". Empty on the common path (one try).
+  std::vector<std::string> tries;
 
   // "parse;dur=0.01, route;dur=0.00, pool;dur=0.02, connect;dur=0.31, upstream;dur=1.20,
-  //  total;dur=1.60, retry;desc=\"connect-failure\""
+  //  total;dur=1.60, retry;desc=\"connect-failure\", try;desc=\"1 127.0.0.3:9002 connect_refused\",
+  //  try;desc=\"2 127.0.0.2:9001 200\""
   std::string server_timing() const;
 };
 

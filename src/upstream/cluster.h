@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/model.h"
+#include "resilience/retry_budget.h"
 #include "runtime/timer_wheel.h"
 #include "upstream/conn_pool.h"
 #include "upstream/endpoint_source.h"
@@ -125,6 +126,10 @@ class WorkerCluster {
   // The pool for a host key, shared with the next generation so connections survive reloads.
   std::shared_ptr<ConnPool> shared_pool(const std::string& key);
 
+  // This worker's retry budget for the cluster (clusters[].retry_budget, on by default),
+  // carried across generations so a reload or a host update does not refill it.
+  resilience::RetryBudget& retry_budget() { return budget_; }
+
  private:
   static void on_backoff_end(rt::TimerNode* n);
   // previous's state for `host` when it has the same key and address, else null.
@@ -137,6 +142,7 @@ class WorkerCluster {
   LoadBalancer lb_;
   size_t size_;
   std::unique_ptr<HostRuntime[]> hosts_;  // never resized: armed timers and `lb` stay put
+  resilience::RetryBudget budget_;
 };
 
 }  // namespace cw::upstream

@@ -18,6 +18,11 @@ struct HostCounters {
   Histogram latency;
 };
 
+// Why a try was retried (metrics label `cause`).
+enum class RetryCause : uint8_t { kConnectFailure, kReset, kTimeout, kBadResponse, kStatus, kCount };
+inline constexpr const char* kRetryCauseNames[] = {"connect-failure", "reset", "timeout",
+                                                   "bad-response", "status"};
+
 struct ClusterStats {
   Counter requests;
   Counter responses_by_class[6];  // index status/100 (0 = no response)
@@ -28,6 +33,8 @@ struct ClusterStats {
   Counter idle_expired;
   Counter pool_exhausted;
   Counter reused_conn_resends;    // requests re-sent once after a reused connection failed
+  Counter retries[size_t(RetryCause::kCount)];  // counted retries (route retry policy)
+  Counter retry_budget_exhausted;  // retries refused by the cluster's retry budget
   Gauge open_connections;
   Gauge idle_connections;
   // Per host, by key. Entries are created by the owning worker under its shard's registry lock.

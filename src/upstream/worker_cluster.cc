@@ -31,6 +31,9 @@ WorkerCluster::WorkerCluster(std::shared_ptr<const ClusterSnapshot> snap, rt::Ev
       hosts_[i].counters = hc.get();
     }
   }
+  if (previous) budget_ = previous->budget_;
+  const config::RetryBudget rb = snap_->settings.retry_budget.value_or(config::RetryBudget{});
+  budget_.configure(rb.percent, rb.min_per_second);
   const PoolLimits limits{snap_->settings.pool.max_connections, snap_->settings.pool.max_idle,
                           snap_->settings.pool.idle_timeout.count()};
   const int64_t now = loop_.now_ms();

@@ -211,7 +211,7 @@ listeners:
         cluster: api
         timeout: 250ms
         idle_timeout: 5s
-        retry: { attempts: 3, retry_on: [5xx, gateway-error] }
+        retry: { attempts: 3, retry_on: [5xx, gateway-error, refused], non_idempotent: true }
 clusters:
   - name: api
     lb: ring_hash
@@ -268,6 +268,8 @@ clusters:
   EXPECT_EQ(api.retry->attempts, 3);
   EXPECT_FALSE(api.retry->per_try_timeout);
   EXPECT_EQ(api.retry->backoff_base, milliseconds(25));  // defaults
+  EXPECT_EQ(api.retry->retry_on, (std::vector<std::string>{"5xx", "gateway-error", "refused"}));
+  EXPECT_TRUE(api.retry->non_idempotent);
 
   const Cluster& cl = c->clusters[0];
   EXPECT_EQ(cl.lb, "ring_hash");

@@ -9,6 +9,8 @@
 
 #include "fakes.h"
 #include "proxy/request_headers.h"
+#include "proxy/retry_policy.h"
+#include "resilience/backoff.h"
 #include "upstream/cluster.h"
 
 namespace cw::proxy {
@@ -64,10 +66,17 @@ class AttemptTest : public ::testing::Test {
     transform_.emplace(req_, fwd_, "rid", trace_, span_);
     body_.emplace(down_, req_.body.kind != http::BodyKind::kNone);
     ctx_.emplace(TryContext{loop_, buffers_, connector_, *cluster_, lb_, req_, *transform_,
-                            req_.body, *body_, spans_, loop_.now_ms() + 1000, 500, 500});
+                            req_.body, *body_, spans_, loop_.now_ms() + deadline_ms_, 500, 500});
+    if (retry_cfg_) policy_.emplace(&*retry_cfg_, idempotent_method(req_.method));
+    ctx_->retry = policy_ ? &*policy_ : nullptr;
+    ctx_->rng = &rng_;
     attempt_.emplace(*ctx_);
     rt::spawn(drive(this));
-    for (int i = 0; i < 10 && !done_; ++i) loop_.run_once(0);
+    // The fakes never wait; back-off sleeps do, so the clock moves on between turns.
+    for (int i = 0; i < 40 && !done_; ++i) {
+      loop_.run_once(0);
+      clock_.advance_ms(step_ms_);
+    }
     EXPECT_TRUE(done_);
     return result_;
   }
@@ -90,6 +99,11 @@ class AttemptTest : public ::testing::Test {
   std::optional<RequestBody> body_;
   Spans spans_;
   std::optional<TryContext> ctx_;
+  std::optional<config::RetryPolicy> retry_cfg_;  // the route's retry:, when a test sets one
+  std::optional<RetryPolicy> policy_;
+  SplitMix64 rng_{1};
+  int64_t deadline_ms_ = 1000;
+  int64_t step_ms_ = 0;  // clock advance per loop turn
   std::optional<Attempt> attempt_;
   http::ResponseHead resp_;
   TryResult result_;
@@ -321,6 +335,152 @@ TEST_F(AttemptTest, AStalePooledConnectionIsSkippedAtCheckout) {
   EXPECT_EQ(connector_.rec.connects.size(), 1u);
   EXPECT_EQ(stats_.stale_closed.get(), 1u);
   EXPECT_EQ(stats_.reused_conn_resends.get(), 0u);
+}
+
+// ---- a route's retry policy ------------------------------------------------------------
+
+config::RetryPolicy retry_on(int attempts, std::vector<std::string> on) {
+  config::RetryPolicy c;
+  c.attempts = attempts;
+  c.retry_on = std::move(on);
+  c.backoff_base = config::Duration(0);  // no back-off wait unless a test asks
+  c.backoff_max = config::Duration(0);
+  return c;
+}
+
+TEST_F(AttemptTest, RetriableStatusGoesToTheOtherHostAndTheTriesAreListed) {
+  build({kA, kB});
+  connector_.exchanges[kA] = {X{.status = 503}};
+  connector_.exchanges[kB] = {X{.status = 503}};
+  retry_cfg_ = retry_on(2, {"503"});
+  request("GET");
+  TryResult r = run();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(resp_.status, 503) << "both answered 503: the last answer is relayed";
+  ASSERT_EQ(spans_.tries.size(), 2u);
+  EXPECT_NE(spans_.tries[0].substr(2, 11), spans_.tries[1].substr(2, 11)) << "another host";
+  EXPECT_EQ(spans_.tries[0].substr(spans_.tries[0].size() - 3), "503");
+  EXPECT_EQ(spans_.retries, "503");
+  EXPECT_EQ(stats_.retries[size_t(upstream::RetryCause::kStatus)].get(), 1u);
+}
+
+TEST_F(AttemptTest, RetriableStatusThenSuccess) {
+  build({kA});
+  connector_.exchanges[kA] = {X{.status = 503}, X{.status = 200}};
+  retry_cfg_ = retry_on(3, {"5xx"});
+  request("GET");
+  TryResult r = run();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(resp_.status, 200);
+  ASSERT_EQ(spans_.tries.size(), 2u);
+  EXPECT_EQ(spans_.tries[0], std::string("1 ") + kA + " 503");
+  EXPECT_EQ(spans_.tries[1], std::string("2 ") + kA + " 200");
+}
+
+TEST_F(AttemptTest, APostThatReachedTheUpstreamIsNotResent) {
+  build({kA, kB});
+  connector_.exchanges[kA] = {X{.head = std::errc::connection_reset}};
+  connector_.exchanges[kB] = {X{.head = std::errc::connection_reset}};
+  retry_cfg_ = retry_on(3, {"reset", "5xx"});
+  request("POST", {"hello"});
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kResetBeforeResponse);
+  EXPECT_EQ(connector_.rec.exchanges_on.size(), 1u);
+}
+
+TEST_F(AttemptTest, AGetThatReachedTheUpstreamIsResentWithItsBody) {
+  build({kA, kB});
+  connector_.exchanges[kA] = {X{.head = std::errc::connection_reset}};
+  connector_.exchanges[kB] = {X{.head = std::errc::connection_reset}};
+  retry_cfg_ = retry_on(2, {"reset"});
+  request("PUT", {"hel", "lo"});
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kResetBeforeResponse);
+  ASSERT_EQ(connector_.rec.bodies.size(), 2u);
+  EXPECT_EQ(connector_.rec.bodies[0], "hello");
+  EXPECT_EQ(connector_.rec.bodies[1], "hello") << "the body is replayed whole";
+}
+
+TEST_F(AttemptTest, TimeoutIsRetriedWhenListed) {
+  build({kA});
+  connector_.exchanges[kA] = {X{.head = std::errc::timed_out}, X{}};
+  retry_cfg_ = retry_on(2, {"timeout"});
+  retry_cfg_->per_try_timeout = config::Duration(100);
+  request("GET");
+  TryResult r = run();
+  ASSERT_TRUE(r.ok()) << try_cause_name(r.cause);
+  EXPECT_EQ(stats_.retries[size_t(upstream::RetryCause::kTimeout)].get(), 1u);
+  EXPECT_EQ(spans_.tries.front(), std::string("1 ") + kA + " timeout");
+}
+
+TEST_F(AttemptTest, TimeoutIsNotRetriedWhenNotListed) {
+  build({kA});
+  connector_.exchanges[kA] = {X{.head = std::errc::timed_out}, X{}};
+  retry_cfg_ = retry_on(2, {"reset"});
+  request("GET");
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kTimeout);
+  EXPECT_EQ(connector_.rec.exchanges_on.size(), 1u);
+}
+
+TEST_F(AttemptTest, AnExhaustedBudgetReturnsTheLastError) {
+  build({kA, kB});
+  connector_.connect_results[kA] = {std::errc::connection_refused};
+  connector_.connect_results[kB] = {std::errc::connection_refused};
+  cluster_->retry_budget().configure(0, 0);
+  request("GET");
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kConnectRefused);
+  EXPECT_EQ(connector_.rec.connects.size(), 1u) << "no retry without budget";
+  EXPECT_EQ(stats_.retry_budget_exhausted.get(), 1u);
+}
+
+TEST_F(AttemptTest, NoTryStartsPastTheDeadline) {
+  build({kA});
+  deadline_ms_ = 0;
+  request("GET");
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kTimeout);
+  EXPECT_TRUE(connector_.rec.connects.empty());
+  EXPECT_TRUE(connector_.rec.exchanges_on.empty());
+}
+
+TEST_F(AttemptTest, BackoffWaitsOnTheClockWithFullJitter) {
+  build({kA});
+  connector_.exchanges[kA] = {X{.status = 503}, X{.status = 503}, X{.status = 200}};
+  retry_cfg_ = retry_on(3, {"503"});
+  retry_cfg_->backoff_base = config::Duration(200);
+  retry_cfg_->backoff_max = config::Duration(400);
+  deadline_ms_ = 5000;
+  step_ms_ = 10;  // the clock moves 10 ms per loop turn
+  SplitMix64 twin(1);  // the same draws the attempt loop makes
+  const int64_t w1 = resilience::backoff_ms(200, 400, 0, twin);
+  const int64_t w2 = resilience::backoff_ms(200, 400, 1, twin);
+  ASSERT_GT(w1 + w2, 0);
+  const int64_t t0 = clock_.now_ms();
+  request("GET");
+  TryResult r = run();
+  ASSERT_TRUE(done_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(resp_.status, 200);
+  EXPECT_EQ(spans_.tries.size(), 3u);
+  EXPECT_GE(clock_.now_ms() - t0, w1 + w2) << "each retry waited its back-off";
+}
+
+TEST_F(AttemptTest, ARetryWhoseBackoffEndsPastTheDeadlineIsNotMade) {
+  build({kA});
+  connector_.exchanges[kA] = {X{.status = 503}, X{.status = 200}};
+  retry_cfg_ = retry_on(3, {"503"});
+  retry_cfg_->backoff_base = config::Duration(100000);
+  retry_cfg_->backoff_max = config::Duration(100000);
+  deadline_ms_ = 1000;
+  SplitMix64 twin(1);
+  ASSERT_GE(resilience::backoff_ms(100000, 100000, 0, twin), 1000) << "pick another seed";
+  request("GET");
+  TryResult r = run();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(resp_.status, 503) << "the last answer, at once";
+  EXPECT_EQ(connector_.rec.exchanges_on.size(), 1u);
 }
 
 }  // namespace
