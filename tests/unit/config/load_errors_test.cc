@@ -572,7 +572,7 @@ TEST(LoadErrors, RetryOnTypo) {
                                  "        retry: { attempts: 2, retry_on: [conect-failure] }\n"),
                       7, 42, "listeners[0].routes[0].retry.retry_on[0]",
                       "unknown retry condition 'conect-failure' (did you mean "
-                      "'connect-failure'?); expected one of: connect-failure, reset, timeout, "
+                      "'connect-failure'?); expected one of: connect-failure, refused, reset, timeout, "
                       "5xx, gateway-error, retriable-4xx or a status code 400-599");
 }
 

@@ -31,7 +31,7 @@ TEST(Deadline, GrpcTimeoutUnits) {
 
 TEST(Deadline, GrpcTimeoutRoundTrips) {
   char buf[12];
-  for (int64_t ms : {0LL, 1LL, 250LL, 99'999'999LL, 100'000'000LL, kMaxDeadlineMs}) {
+  for (int64_t ms : {int64_t(0), int64_t(1), int64_t(250), int64_t(99'999'999), int64_t(100'000'000), kMaxDeadlineMs}) {
     const size_t n = format_grpc_timeout(ms, buf);
     auto back = parse_grpc_timeout_ms(std::string_view(buf, n));
     ASSERT_TRUE(back) << std::string(buf, n);
