@@ -52,13 +52,13 @@ struct Fixture {
   }
   std::shared_ptr<const upstream::ClusterSnapshot> cluster(
       std::vector<std::string> keys, bool checks,
-      const upstream::ClusterSnapshot* previous = nullptr) {
+      const upstream::ClusterSnapshot* previous = nullptr, int64_t interval_ms = 10) {
     config::Cluster c;
     c.name = "web";
     for (const auto& k : keys) c.endpoints.push_back(endpoint(k));
     if (checks) {
       config::HealthCheck hc;  // TCP
-      hc.interval = config::Duration(10);
+      hc.interval = config::Duration(interval_ms);
       hc.timeout = config::Duration(200);
       hc.unhealthy_threshold = 2;
       hc.healthy_threshold = 2;
@@ -131,6 +131,18 @@ TEST(HealthMonitor, ChecksTurnedOffPutHostsBackInService) {
   EXPECT_FALSE(f.monitor.checks("web"));
   EXPECT_TRUE(f.heard(f.down_key, true));
   EXPECT_TRUE(off->hosts[1]->healthy.load());
+}
+
+TEST(HealthMonitor, NewSettingsApplyAtOnce) {
+  Fixture f;
+  auto slow = f.cluster({f.up_key}, true, nullptr, 60'000);
+  f.monitor.update({slow});
+  run_until(f.loop, [&] { return f.host(f.up_key)->state.checks() >= 1; });
+  run_until(f.loop, [] { return false; }, 30);
+  EXPECT_EQ(f.host(f.up_key)->state.checks(), 1u);  // the next one is a minute away
+  f.monitor.update({f.cluster({f.up_key}, true, slow.get(), 10)});
+  run_until(f.loop, [&] { return f.host(f.up_key)->state.checks() >= 3; });
+  EXPECT_GE(f.host(f.up_key)->state.checks(), 3u);  // woken, then every 10 ms
 }
 
 TEST(HealthMonitor, RemovedClusterStopsItsProbes) {
