@@ -15,6 +15,7 @@
 
 #include "base/counter.h"
 #include "base/result.h"
+#include "health/monitor.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
 #include "runtime/acceptor.h"
@@ -46,6 +47,9 @@ struct AdminHooks {
   // Optional: each listener key's bound address (port 0 resolved), as given to
   // Worker::install. /api/v1/listeners shows it; without it, the configured address.
   std::function<std::map<std::string, rt::SocketAddress>()> bound_listeners;
+  // Optional: the active health checks (read-only, control thread), for /api/v1/clusters and
+  // /metrics.
+  std::function<const health::HealthMonitor*()> health;
 };
 
 struct AdminLimits {

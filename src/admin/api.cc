@@ -32,7 +32,25 @@ Json host_json(const upstream::Host& h, const HostSum* s) {
 
 }  // namespace
 
-Json clusters_json(const proxy::ProxySnapshot& snap, const StatsSum& stats) {
+Json host_check_json(const health::HostHealth& h) {
+  Json last = nullptr;
+  if (h.state.checks() > 0) {
+    last = {{"result", h.last.ok ? "success" : "failure"},
+            {"status", h.last.status > 0 ? Json(h.last.status) : Json(nullptr)},
+            {"error", h.last.error.empty() ? Json(nullptr) : Json(h.last.error)},
+            {"at_unix_ms", h.last_at_unix_ms},
+            {"duration_ms", h.last.duration_ms}};
+  }
+  return {{"state", std::string(resilience::verdict_name(h.state.verdict()))},
+          {"consecutive_successes", h.state.consecutive_successes()},
+          {"consecutive_failures", h.state.consecutive_failures()},
+          {"checks_passed", h.successes_total},
+          {"checks_failed", h.failures_total},
+          {"last", std::move(last)}};
+}
+
+Json clusters_json(const proxy::ProxySnapshot& snap, const StatsSum& stats,
+                   const health::HealthMonitor* health) {
   static const ClusterSum kNone;
   Json out = Json::array();
   for (const auto& cs : snap.clusters) {
@@ -43,6 +61,9 @@ Json clusters_json(const proxy::ProxySnapshot& snap, const StatsSum& stats) {
     for (const auto& h : cs->hosts) {
       auto hit = sum.hosts.find(h->key);
       hosts.push_back(host_json(*h, hit != sum.hosts.end() ? &hit->second : nullptr));
+      if (const health::HostHealth* hh = health ? health->host(cs->name, h->key) : nullptr) {
+        hosts.back()["check"] = host_check_json(*hh);
+      }
     }
     Json responses = Json::object();
     constexpr const char* kClass[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -50,6 +71,7 @@ Json clusters_json(const proxy::ProxySnapshot& snap, const StatsSum& stats) {
     out.push_back({{"name", cs->name},
                    {"lb", cs->settings.lb},
                    {"discovery", cs->settings.discovery},
+                   {"health_check", health && health->checks(cs->name)},
                    {"hosts", std::move(hosts)},
                    {"requests", sum.requests},
                    {"responses", std::move(responses)},

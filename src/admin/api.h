@@ -12,8 +12,12 @@
 
 namespace cw::admin {
 
-// Every cluster of the snapshot, its hosts with health, weight, load and latency percentiles.
-Json clusters_json(const proxy::ProxySnapshot& snap, const StatsSum& stats);
+// Every cluster of the snapshot, its hosts with health, weight, load and latency percentiles;
+// with `health`, each checked host's check state and last result ("check").
+Json clusters_json(const proxy::ProxySnapshot& snap, const StatsSum& stats,
+                   const health::HealthMonitor* health = nullptr);
+// One checked host's "check" object: state, last result, consecutive counts.
+Json host_check_json(const health::HostHealth& h);
 // Every listener: address (bound, when known), protocol, routes, ACLs.
 Json listeners_json(const proxy::ProxySnapshot& snap,
                     const std::map<std::string, rt::SocketAddress>& bound);

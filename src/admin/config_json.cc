@@ -10,6 +10,29 @@ Json cidrs(const std::vector<config::Cidr>& list) {
   return out;
 }
 
+Json health_check_to_json(const config::HealthCheck& h) {
+  Json j = Json::object();
+  const bool http = h.kind == config::HealthCheck::Kind::kHttp;
+  if (http) {
+    j["http"] = h.http_path;
+    if (!h.host.empty()) j["host"] = h.host;
+    Json codes = Json::array();
+    for (const auto& r : h.expected_statuses) {
+      codes.push_back(r.lo == r.hi ? std::to_string(r.lo)
+                                   : std::to_string(r.lo) + "-" + std::to_string(r.hi));
+    }
+    j["expected_statuses"] = std::move(codes);
+  } else {
+    j["tcp"] = true;
+  }
+  j["interval"] = format_duration(h.interval);
+  j["timeout"] = format_duration(h.timeout);
+  j["jitter"] = h.jitter_percent;
+  j["unhealthy_threshold"] = h.unhealthy_threshold;
+  j["healthy_threshold"] = h.healthy_threshold;
+  return j;
+}
+
 }  // namespace
 
 std::string format_duration(config::Duration d) {
@@ -104,7 +127,7 @@ Json cluster_to_json(const config::Cluster& c) {
   for (const auto& e : c.endpoints)
     eps.push_back({{"address", e.address.text()}, {"weight", e.weight}});
   const config::RetryBudget rb = c.retry_budget.value_or(config::RetryBudget{});  // on by default
-  return {{"name", c.name},
+  Json j = {{"name", c.name},
           {"discovery", c.discovery},
           {"endpoints", std::move(eps)},
           {"lb", c.lb},
@@ -116,6 +139,8 @@ Json cluster_to_json(const config::Cluster& c) {
             {"max_idle", c.pool.max_idle},
             {"idle_timeout", format_duration(c.pool.idle_timeout)}}},
           {"retry_budget", {{"percent", rb.percent}, {"min_per_second", rb.min_per_second}}}};
+  if (c.health_check) j["health_check"] = health_check_to_json(*c.health_check);
+  return j;
 }
 
 Json config_to_json(const config::Config& c) {

@@ -52,6 +52,7 @@ Response get_metrics(const Request& q) {
   if (q.counters) add_admin_counters(sum, *q.counters);
   Response r;
   r.content_type = std::string(kPrometheusContentType);
+  info.health = q.hooks.health ? q.hooks.health() : nullptr;
   r.body = render_metrics(sum, info);
   return r;
 }
@@ -59,7 +60,8 @@ Response get_metrics(const Request& q) {
 Response get_clusters(const Request& q) {
   auto snap = current(q.hooks);
   if (!snap) return no_config();
-  return json_reply(200, clusters_json(*snap, sum_stats(q.hooks.workers)));
+  const health::HealthMonitor* health = q.hooks.health ? q.hooks.health() : nullptr;
+  return json_reply(200, clusters_json(*snap, sum_stats(q.hooks.workers), health));
 }
 
 Response get_listeners(const Request& q) {

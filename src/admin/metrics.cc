@@ -134,6 +134,24 @@ constexpr ClusterCounter kClusterCounters[] = {
      "Requests re-sent once after a reused connection failed.", &ClusterSum::reused_conn_resends},
 };
 
+// Active health checks (health/monitor.h): per checked host, checks by result and the verdict.
+void health_metrics(Writer& w, const health::HealthMonitor& m) {
+  w.family("health_checks_total", "counter", "Active health checks finished, by result.");
+  m.visit([&](const std::string& cluster, const std::string& host, const health::HostHealth& h) {
+    w.sample("health_checks_total", {{"cluster", cluster}, {"host", host}, {"result", "success"}},
+             h.successes_total);
+    w.sample("health_checks_total", {{"cluster", cluster}, {"host", host}, {"result", "failure"}},
+             h.failures_total);
+  });
+  w.family("host_healthy", "gauge",
+           "1 while a checked host serves (healthy, or not checked yet), 0 while its checks "
+           "have it out.");
+  m.visit([&](const std::string& cluster, const std::string& host, const health::HostHealth& h) {
+    w.sample("host_healthy", {{"cluster", cluster}, {"host", host}},
+             uint64_t(h.state.serving() ? 1 : 0));
+  });
+}
+
 }  // namespace
 
 std::string escape_label_value(std::string_view v) {
@@ -279,6 +297,7 @@ std::string render_metrics(const StatsSum& s, const MetricsInfo& info) {
       w.sample("upstream_host_failures_total", {{"cluster", name}, {"host", host}}, h.failures);
     }
   }
+  if (info.health) health_metrics(w, *info.health);
   return out;
 }
 

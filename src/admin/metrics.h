@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "admin/stats_sum.h"
+#include "health/monitor.h"
 
 namespace cw::admin {
 
@@ -15,6 +16,7 @@ inline constexpr std::string_view kPrometheusContentType =
 struct MetricsInfo {
   uint64_t config_generation = 0;
   std::string version;
+  const health::HealthMonitor* health = nullptr;  // checks and host verdicts, when present
 };
 
 std::string render_metrics(const StatsSum& stats, const MetricsInfo& info);

@@ -1,5 +1,7 @@
 // clusters[]: discovery, endpoints, balancing, pool, and the resilience settings (health
 // checks, outlier detection, circuit breaker, retry budget).
+#include <algorithm>
+
 #include "config/loader.h"
 
 namespace cw::config::detail {
@@ -140,15 +142,20 @@ void Loader::pool(const Entry& e, Pool& p) {
 void Loader::health_check(const Entry& e, HealthCheck& h) {
   const Map m =
       open_map(e.value, e.path,
-               {"http", "tcp", "interval", "timeout", "unhealthy_threshold", "healthy_threshold"});
+               {"http", "tcp", "interval", "timeout", "unhealthy_threshold", "healthy_threshold",
+                "host", "expected_statuses", "jitter"});
   if (!m.ok) return;
-  unapplied_.push_back(e.path);
   const Entry* http = m.find("http");
   const Entry* tcp = m.find("tcp");
   if (http) {
     if (auto s = string(http->value, http->path); s && s->front() != '/') {
       error(http->value, http->path,
             "http check path must start with '/', got '" + truncate(*s) + "'");
+    } else if (s && !std::all_of(s->begin(), s->end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
+      // It goes into the request line as written.
+      error(http->value, http->path,
+            "http check path must be visible ASCII without spaces (percent-encode the rest), "
+            "got '" + truncate(escape_text(*s)) + "'");
     } else if (s) {
       h.kind = HealthCheck::Kind::kHttp;
       h.http_path = std::move(*s);
@@ -172,6 +179,70 @@ void Loader::health_check(const Entry& e, HealthCheck& h) {
   if (const Entry* x = m.find("healthy_threshold")) {
     set(h.healthy_threshold, std::optional<uint32_t>(integer(x->value, x->path, 1, 1000)));
   }
+  if (const Entry* x = m.find("jitter")) {
+    if (auto j = percent(x->value, x->path); j && *j > 50) {
+      error(x->value, x->path,
+            "jitter is at most 50 (percent of the interval), got " + truncate(escape_text(
+                                                                         x->value.scalar())));
+    } else {
+      set(h.jitter_percent, j);
+    }
+  }
+  const bool http_check = h.kind == HealthCheck::Kind::kHttp;
+  for (std::string_view key : {"host", "expected_statuses"}) {
+    const Entry* x = m.find(key);
+    if (x && !http && !http_check) {
+      error(x->key_node.mark(), x->path,
+            "'" + std::string(key) + "' is only used by an http check ('http: PATH')");
+    }
+  }
+  if (const Entry* x = m.find("host")) {
+    if (auto s = string(x->value, x->path)) {
+      // Sent as the Host header: the same characters the parser accepts in one.
+      const bool ok = std::all_of(s->begin(), s->end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               std::string_view("-._~:[]!$&'()*+,;=%").find(c) != std::string_view::npos;
+      });
+      if (!ok) {
+        error(x->value, x->path,
+              "'" + truncate(escape_text(*s)) + "' is not a valid Host header value");
+      } else {
+        h.host = std::move(*s);
+      }
+    }
+  }
+  if (const Entry* x = m.find("expected_statuses")) expected_statuses(*x, h);
+}
+
+void Loader::expected_statuses(const Entry& e, HealthCheck& h) {
+  constexpr std::string_view kWhat = "a status code such as 200 or a range such as \"200-299\"";
+  if (!is_list(e.value, e.path, "expected_statuses")) return;
+  if (e.value.size() == 0) {
+    error(e.value, e.path, "expected_statuses needs at least one code or range");
+    return;
+  }
+  std::vector<HealthCheck::StatusRange> out;
+  size_t i = 0;
+  for (const Node& each : e.value.items()) {
+    const std::string p = item(e.path, i++);
+    auto s = scalar(each, p, kWhat);
+    if (!s) continue;
+    const size_t dash = s->find('-');
+    const std::string lo = s->substr(0, dash);
+    const std::string hi = dash == std::string::npos ? lo : s->substr(dash + 1);
+    if (!all_digits(lo) || !all_digits(hi) || lo.size() != 3 || hi.size() != 3) {
+      expected(each, p, kWhat);
+      continue;
+    }
+    HealthCheck::StatusRange r{std::stoi(lo), std::stoi(hi)};
+    if (r.lo < 100 || r.hi > 599 || r.lo > r.hi) {
+      error(each, p,
+            "'" + *s + "' is not a status code or range within 100-599 (low end first)");
+      continue;
+    }
+    out.push_back(r);
+  }
+  if (out.size() == e.value.size()) h.expected_statuses = std::move(out);
 }
 
 void Loader::outlier_detection(const Entry& e, OutlierDetection& o) {

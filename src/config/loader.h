@@ -190,6 +190,7 @@ class Loader {
   void hash_on(const Entry& e, Cluster& c);
   void pool(const Entry& e, Pool& p);
   void health_check(const Entry& e, HealthCheck& h);
+  void expected_statuses(const Entry& e, HealthCheck& h);
   void outlier_detection(const Entry& e, OutlierDetection& o);
   void circuit_breaker(const Entry& e, CircuitBreaker& b);
   void retry_budget(const Entry& e, RetryBudget& b);

@@ -154,6 +154,16 @@ struct HealthCheck {
   Duration timeout{1000};                  // for one check
   uint32_t unhealthy_threshold = 3;        // consecutive failures that mark a host unhealthy
   uint32_t healthy_threshold = 2;          // consecutive successes that mark it healthy again
+  std::string host;                        // kHttp: the Host header; empty = the host's address
+  struct StatusRange {
+    int lo = 200;
+    int hi = 399;                          // inclusive
+    friend bool operator==(const StatusRange&, const StatusRange&) = default;
+  };
+  // kHttp: statuses that pass. 200-399 as HAProxy and Kubernetes probes (docs/resilience.md).
+  std::vector<StatusRange> expected_statuses{StatusRange{}};
+  double jitter_percent = 10;              // each interval drawn in interval * (1 +- jitter%)
+  friend bool operator==(const HealthCheck&, const HealthCheck&) = default;
 };
 
 // clusters[].outlier_detection: passive ejection from real traffic.
@@ -189,7 +199,7 @@ struct Cluster {
   Duration connect_timeout{1000};
   std::string protocol = "http1";
   Pool pool;
-  std::optional<HealthCheck> health_check;  // these four: carried, not applied yet
+  std::optional<HealthCheck> health_check;  // applied: health/ (active checks)
   std::optional<OutlierDetection> outlier_detection;
   std::optional<CircuitBreaker> circuit_breaker;
   std::optional<RetryBudget> retry_budget;  // absent = the defaults: on

@@ -41,6 +41,7 @@ std::unique_ptr<Server> Server::create(const std::string& config_path,
 }
 
 Server::~Server() {
+  if (health_) health_->stop();  // its probes end in run_deferred below
   for (auto& w : workers_) w->loop().stop();
   for (auto& w : workers_) w->join();
   workers_.clear();
@@ -80,6 +81,15 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
 
   for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<proxy::Worker>(i));
   bound_ = opened->bound;
+  // Checks run once per cluster here, on the control loop; their first results arrive once
+  // run() starts it (until then every host serves: "unchecked").
+  health_ = std::make_unique<health::HealthMonitor>(
+      control_,
+      [this](const std::string& cluster, const std::string& key, bool healthy) {
+        post_host_health(cluster, key, healthy);
+      },
+      uint64_t(rt::mono_ns()));
+  health_->update(snap_->clusters);
 
   admin::AdminHooks hooks;
   for (auto& w : workers_) hooks.workers.push_back(w.get());
@@ -88,6 +98,7 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   hooks.ready = [this] { return !draining_.load(); };
   hooks.version = CW_VERSION_STRING;
   hooks.bound_listeners = [this] { return bound_; };
+  hooks.health = [this]() -> const health::HealthMonitor* { return health_.get(); };
   admin_ = std::make_unique<admin::AdminServer>(control_, std::move(hooks));
   auto a = admin_->listen(*admin_addr);
   if (!a) {
@@ -138,9 +149,31 @@ void Server::configure_access_log(const config::Config& cfg) {
   }
 }
 
+void Server::post_host_health(const std::string& cluster, const std::string& key,
+                              bool healthy) {
+  for (auto& w : workers_) {
+    proxy::Worker* wp = w.get();
+    wp->loop().post([wp, cluster, key, healthy] {
+      // The generation in force when the message runs: a reload posted before it has been
+      // installed, one posted after carries this verdict over by host key.
+      const auto& gen = wp->generation();
+      if (!gen) return;
+      for (const auto& wc : gen->clusters) {
+        if (wc->snapshot().name == cluster) {
+          wc->set_host_health(key, healthy);
+          return;
+        }
+      }
+    });
+  }
+}
+
 rt::Task<int> Server::install_everywhere(std::shared_ptr<const proxy::ProxySnapshot> snap,
                                          std::vector<proxy::ListenerFds> fds) {
   snap_ = snap;
+  // Before the install messages: probes now publish on the new snapshot's hosts, and verdicts
+  // posted from here on reach workers after they install it (FIFO per worker).
+  if (health_) health_->update(snap->clusters);
   // A reload answers only once every worker serves the new config, so "reloaded" means live.
   // Each worker acknowledges by message; the control loop keeps serving while it waits.
   auto latch = std::make_shared<rt::AckLatch>(control_, int(workers_.size()));
@@ -248,11 +281,12 @@ rt::Task<void> Server::drain_and_stop() {
     proxy::Worker* wp = w.get();
     wp->loop().post([wp] { wp->begin_drain(); });
   }
+  if (health_) health_->stop();  // sleeping probes end now, checks in flight soon
   int64_t deadline = control_.now_ms() + snap_->config->drain_timeout.count();
   for (;;) {
     int64_t live = 0;
     for (auto& w : workers_) live += w->live_sessions();
-    if (live == 0) break;
+    if (live == 0 && (!health_ || health_->idle())) break;
     if (control_.now_ms() >= deadline) {
       CW_WARN("drain timeout: closing {} connections still open", live);
       abandoned_ = live;

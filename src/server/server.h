@@ -13,6 +13,7 @@
 
 #include "admin/admin_server.h"
 #include "config/model.h"
+#include "health/monitor.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
 #include "runtime/event_loop.h"
@@ -63,6 +64,8 @@ class Server {
                                    std::vector<proxy::ListenerFds> fds);
   void configure_access_log(const config::Config& cfg);
   rt::Task<void> drain_and_stop();
+  // Health verdicts to every worker: each applies it to its current generation's cluster.
+  void post_host_health(const std::string& cluster, const std::string& key, bool healthy);
   static rt::Task<void> signal_loop(Server* self);
 
   std::string config_path_;
@@ -71,6 +74,7 @@ class Server {
   std::vector<std::unique_ptr<proxy::Worker>> workers_;
   std::shared_ptr<const proxy::ProxySnapshot> snap_;
   std::map<std::string, rt::SocketAddress> bound_;
+  std::unique_ptr<health::HealthMonitor> health_;  // active checks, on control_
   std::unique_ptr<admin::AdminServer> admin_;
   rt::SocketAddress admin_addr_;
   int access_log_fd_ = -1;

@@ -63,9 +63,9 @@ TEST(Carried, ResilienceDefaults) {
   EXPECT_EQ(web.retry_budget->percent, 20.0);
   EXPECT_EQ(web.retry_budget->min_per_second, 10u);
   EXPECT_EQ(c->unapplied_keys,
-            (std::vector<std::string>{"clusters[0].health_check", "clusters[0].outlier_detection",
+            (std::vector<std::string>{"clusters[0].outlier_detection",
                                       "clusters[0].circuit_breaker"}))
-      << "retry_budget is applied";
+      << "health_check and retry_budget are applied";
 }
 
 TEST(Carried, ResilienceExplicitValues) {
