@@ -32,6 +32,7 @@ enum class HeaderToken : uint8_t {
   kXForwardedHost,
   kXRequestId,
   kTraceparent,
+  kXCausewayFault,  // a trusted client's fault request: read by the proxy, never forwarded
   // Read by the proxy, forwarded as they are.
   kCookie,
   kContentType,

@@ -5,6 +5,7 @@
 
 #include "base/random.h"
 #include "proxy/attempt.h"
+#include "proxy/fault.h"
 #include "proxy/relay.h"
 #include "proxy/request_headers.h"
 #include "proxy/worker.h"
@@ -99,7 +100,7 @@ rt::Task<void> answer_failure(Exchange& ex, const TryResult& r, std::string_view
 }  // namespace
 
 rt::Task<void> send_error(Exchange& ex, ProxyError e, std::string_view cluster,
-                          std::string_view detail) {
+                          std::string_view detail, int status) {
   ex.error = e;
   ex.worker.stats().errors[size_t(e)].inc();
   if (ex.status != 0) {  // the response head is already out: all we can do is close
@@ -108,7 +109,7 @@ rt::Task<void> send_error(Exchange& ex, ProxyError e, std::string_view cluster,
   }
   const ErrorInfo& info = error_info(e);
   http::ResponseHead head;
-  head.status = info.status;
+  head.status = status ? status : info.status;
   std::string body = error_body(e, cluster, ex.upstream, ex.request_id, detail);
   head.headers.add("Content-Type", "application/json");
   head.headers.add("x-causeway-error", info.code);
@@ -122,7 +123,7 @@ rt::Task<void> send_error(Exchange& ex, ProxyError e, std::string_view cluster,
   // An unread request body would be taken for the next request: close instead.
   if (!ex.down.body_done()) ex.close_client = true;
   head.keep_alive = !ex.close_client;
-  ex.status = info.status;
+  ex.status = head.status;
   auto& loop = ex.worker.loop();
   auto r = co_await ex.down.send_head(head, body, true, loop.now_ms() + 5000);
   if (!r) ex.close_client = true;
@@ -131,6 +132,8 @@ rt::Task<void> send_error(Exchange& ex, ProxyError e, std::string_view cluster,
 rt::Task<void> forward(Exchange& ex) {
   Worker& w = ex.worker;
   rt::EventLoop& loop = w.loop();
+  const int64_t deadline = loop.now_ms() + ex.route->cfg.timeout.count();  // covers all tries
+  if (may_inject_faults(ex) && !co_await inject_faults(ex, deadline)) co_return;
   upstream::WorkerCluster& cluster = *ex.gen.clusters[size_t(ex.route->cluster)];
   const upstream::ClusterSnapshot& cs = cluster.snapshot();
   cluster.stats().requests.inc();
@@ -154,7 +157,7 @@ rt::Task<void> forward(Exchange& ex) {
       ex.req.body,
       body,
       ex.spans,
-      loop.now_ms() + ex.route->cfg.timeout.count(),
+      deadline,
       lc.body_read_timeout.count(),
       ex.route->cfg.idle_timeout ? ex.route->cfg.idle_timeout->count() : lc.idle_timeout.count()};
 

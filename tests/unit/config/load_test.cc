@@ -112,7 +112,7 @@ TEST(LoadConfig, SpecExampleLoads) {
             (std::vector<std::string>{"registry", "dns", "clusters[0].health_check",
                                       "clusters[0].outlier_detection",
                                       "clusters[0].circuit_breaker", "clusters[0].retry_budget",
-                                      "listeners[0].tls", "listeners[0].routes[0].fault"}));
+                                      "listeners[0].tls"}));
 }
 
 TEST(LoadConfig, ExampleFileLoads) {
