@@ -96,6 +96,7 @@ def test_delay_and_abort_shares_are_within_binomial_bounds(echo_factory, proxy_f
     assert all(r[0] == 503 for r in aborts)
     assert sum(1 for r in res if r[0] == 503) == len(aborts), "every 503 is the injected abort"
     delayed = [r for r in res if 'fault;desc="delay";dur=5' in r[2]]
+    print(f"\n{n} requests: {len(delayed)} delayed, {len(aborts)} aborted")
     ok, why = within(len(delayed), n, 0.10)
     assert ok, "delays: " + why
     ok, why = within(len(aborts), n, 0.05)
