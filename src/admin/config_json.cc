@@ -33,6 +33,29 @@ Json health_check_to_json(const config::HealthCheck& h) {
   return j;
 }
 
+// A fault delay as the file writes it: "20ms", "10ms-50ms", "exp:20ms".
+std::string format_latency(const LatencyDist& d) {
+  using K = LatencyDist::Kind;
+  const std::string a = format_duration(config::Duration(d.a_ms));
+  if (d.kind == K::kUniform) return a + "-" + format_duration(config::Duration(d.b_ms));
+  return d.kind == K::kExponential ? "exp:" + a : a;
+}
+
+Json fault_to_json(const config::Fault& f) {
+  Json j = Json::object();
+  if (f.delay) {
+    j["delay"] = {{"percent", f.delay->percent},
+                  {"duration", format_latency(f.delay->duration)}};
+  }
+  if (f.abort) j["abort"] = {{"percent", f.abort->percent}, {"status", f.abort->status}};
+  if (f.reset) j["reset"] = {{"percent", f.reset->percent}};
+  if (f.throttle) {
+    j["throttle"] = {{"percent", f.throttle->percent},
+                     {"bytes_per_second", f.throttle->bytes_per_second}};
+  }
+  return j;
+}
+
 }  // namespace
 
 std::string format_duration(config::Duration d) {
@@ -103,6 +126,7 @@ Json route_to_json(const config::Route& r) {
     rj["non_idempotent"] = r.retry->non_idempotent;
     j["retry"] = std::move(rj);
   }
+  if (r.fault) j["fault"] = fault_to_json(*r.fault);
   return j;
 }
 

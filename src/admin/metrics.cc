@@ -204,6 +204,19 @@ std::string render_metrics(const StatsSum& s, const MetricsInfo& info) {
   for (const auto& [key, r] : s.routes) {
     histogram(w, "request_duration_seconds", r.listener, r.route, r.latency);
   }
+  w.family("faults_injected_total", "counter",
+           "Faults injected into requests (routes[].fault, x-causeway-fault), by listener, route "
+           "and kind (delay, abort, reset, throttle).");
+  for (const auto& [key, r] : s.routes) {
+    for (size_t k = 0; k < size_t(proxy::FaultKind::kCount); ++k) {
+      if (r.faults[k] == 0) continue;
+      w.sample("faults_injected_total",
+               {{"listener", r.listener},
+                {"route", r.route},
+                {"kind", proxy::fault_kind_name(proxy::FaultKind(k))}},
+               r.faults[k]);
+    }
+  }
   w.counter("downstream_connections_total", "Client connections accepted.",
             s.downstream_connections);
   w.gauge("downstream_connections_active", "Client connections open now.", s.downstream_active);

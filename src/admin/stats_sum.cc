@@ -1,6 +1,7 @@
 // Summing stats shards across workers. Thread contract: see stats_sum.h.
 #include "admin/stats_sum.h"
 
+#include <iterator>
 #include <mutex>
 
 namespace cw::admin {
@@ -108,6 +109,7 @@ StatsSum sum_stats(const std::vector<proxy::Worker*>& workers) {
       if (rs.cluster.empty()) rs.cluster = r->cluster;
       for (int code = 0; code < 600; ++code) rs.by_status[code] += r->by_status[code].get();
       rs.latency.add(r->latency);
+      for (size_t k = 0; k < std::size(rs.faults); ++k) rs.faults[k] += r->faults[k].get();
     }
     for (const auto& [name, c] : ws.clusters) {
       if (c) add_cluster(s.clusters[name], *c);

@@ -34,6 +34,7 @@ struct RouteSum {
   std::string cluster;
   uint64_t by_status[600] = {};
   LatencySum latency;
+  uint64_t faults[size_t(proxy::FaultKind::kCount)] = {};  // injected, by kind
 };
 
 struct HostSum {

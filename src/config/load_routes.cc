@@ -1,6 +1,7 @@
 // listeners[].routes[]: match, action (cluster, direct_response, redirect), timeouts, retry
 // and fault.
 #include "config/did_you_mean.h"
+#include "config/latency.h"
 #include "config/loader.h"
 
 namespace cw::config::detail {
@@ -70,7 +71,13 @@ void Loader::route(const Node& n, const std::string& path, const std::string& li
     retry(*e, p);
     r.retry = std::move(p);
   }
-  if (const Entry* e = m.find("fault")) fault(*e, r.fault.emplace());
+  if (const Entry* e = m.find("fault")) {
+    fault(*e, r.fault.emplace());
+    if (!actions.empty() && !m.find("cluster")) {
+      error(e->key_node.mark(), e->path,
+            "fault applies to routes that forward to a cluster, not to '" + actions[0]->key + "'");
+    }
+  }
 }
 
 void Loader::match(const Entry& e, RouteMatch& rm) {
@@ -232,15 +239,14 @@ void Loader::retry(const Entry& e, RetryPolicy& p) {
 }
 
 void Loader::fault(const Entry& e, Fault& f) {
-  const Map m = open_map(e.value, e.path, {"delay", "abort", "reset"});
+  const Map m = open_map(e.value, e.path, {"delay", "abort", "reset", "throttle"});
   if (!m.ok) return;
-  unapplied_.push_back(e.path);
   // Every field is required within its part: a fault is deliberate, so nothing is guessed.
   if (const Entry* x = m.find("delay")) {
     const Map d = open_map(x->value, x->path, {"percent", "duration"});
     FaultDelay& delay = f.delay.emplace();
     if (const Entry* y = need(d, "percent")) set(delay.percent, percent(y->value, y->path));
-    if (const Entry* y = need(d, "duration")) set(delay.duration, duration(y->value, y->path));
+    if (const Entry* y = need(d, "duration")) set(delay.duration, latency(y->value, y->path));
   }
   if (const Entry* x = m.find("abort")) {
     const Map d = open_map(x->value, x->path, {"percent", "status"});
@@ -255,6 +261,35 @@ void Loader::fault(const Entry& e, Fault& f) {
     FaultReset& reset = f.reset.emplace();
     if (const Entry* y = need(d, "percent")) set(reset.percent, percent(y->value, y->path));
   }
+  if (const Entry* x = m.find("throttle")) {
+    const Map d = open_map(x->value, x->path, {"percent", "bytes_per_second"});
+    FaultThrottle& throttle = f.throttle.emplace();
+    if (const Entry* y = need(d, "percent")) set(throttle.percent, percent(y->value, y->path));
+    if (const Entry* y = need(d, "bytes_per_second")) {
+      set(throttle.bytes_per_second, size(y->value, y->path, 1, uint64_t{1} << 40));
+    }
+  }
+}
+
+// A fault delay: one duration ("200ms", with the duration's own hints) or a distribution
+// ("10ms-50ms", "exp:20ms"), at most 10m either way.
+std::optional<LatencyDist> Loader::latency(const Node& n, const std::string& path) {
+  constexpr std::string_view kWhat = "a duration such as 200ms or a distribution such as "
+                                     "10ms-50ms or exp:20ms";
+  auto s = scalar(n, path, kWhat);
+  if (!s) return std::nullopt;
+  if (!is_latency_distribution(*s)) {
+    auto d = duration(n, path);
+    if (!d) return std::nullopt;
+    if (d->count() > kMaxLatencyMs) {
+      error(n, path, "delay '" + *s + "' is above the 10m limit");
+      return std::nullopt;
+    }
+    return LatencyDist{LatencyDist::Kind::kFixed, d->count(), 0};
+  }
+  auto d = parse_latency(*s);
+  if (!d) error(n, path, "expected " + std::string(kWhat) + " (each at most 10m), got " + describe(n));
+  return d;
 }
 
 }  // namespace cw::config::detail

@@ -182,6 +182,7 @@ class Loader {
   void header_match(const Node& n, const std::string& path, HeaderMatch& h);
   void retry(const Entry& e, RetryPolicy& p);
   void fault(const Entry& e, Fault& f);
+  std::optional<LatencyDist> latency(const Node& n, const std::string& path);
 
   // --- clusters (load_clusters.cc)
   void cluster(const Node& n, const std::string& path, Cluster& c);

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "base/latency_dist.h"
+
 namespace cw::config {
 
 using Duration = std::chrono::milliseconds;
@@ -66,11 +68,11 @@ struct RetryPolicy {
   bool non_idempotent = false;             // re-send a POST/PATCH that may have reached the upstream
 };
 
-// routes[].fault (SPEC 4: fault injection per route). Validated and carried; not injected yet.
+// routes[].fault (SPEC 4: fault injection per route; proxy/fault.h injects it).
 // Each part fires on its own share of requests; absent parts never fire.
 struct FaultDelay {
   double percent = 0;                      // 0-100 of requests are held back
-  Duration duration{0};                    // for this long before being forwarded
+  LatencyDist duration;                    // for a draw of this before being forwarded
 };
 
 struct FaultAbort {
@@ -82,10 +84,16 @@ struct FaultReset {
   double percent = 0;                      // 0-100 of requests have the connection reset
 };
 
+struct FaultThrottle {
+  double percent = 0;                      // 0-100 of responses have their body paced
+  uint64_t bytes_per_second = 0;           // to this rate
+};
+
 struct Fault {
   std::optional<FaultDelay> delay;
   std::optional<FaultAbort> abort;
   std::optional<FaultReset> reset;
+  std::optional<FaultThrottle> throttle;
 };
 
 struct Route {
@@ -97,7 +105,7 @@ struct Route {
   Duration timeout{15000};                 // whole request, all tries
   std::optional<Duration> idle_timeout;    // per route stream idle; default listener's
   std::optional<RetryPolicy> retry;
-  std::optional<Fault> fault;              // carried, not applied yet (unapplied_keys)
+  std::optional<Fault> fault;
 };
 
 struct AccessControl {

@@ -9,7 +9,7 @@
 
 #include "echo/json.h"
 #include "echo/knobs.h"
-#include "echo/latency.h"
+#include "config/latency.h"
 #include "http/h1/body_decoder.h"
 #include "http/h1/parser.h"
 #include "http/h1/writer.h"
@@ -304,7 +304,7 @@ rt::Task<void> EchoConn::run() {
         co_return;
       }
       const int64_t delay =
-          std::min(sample_latency(sh.latency, w_.rng) + knobs.delay_ms, kMaxDelayMs);
+          std::min(sample_latency(sh.latency, w_.rng) + knobs.delay_ms, kMaxLatencyMs);
       if (delay > 0) {
         const bool ok = co_await flush();
         if (!ok || w_.stopping) co_return;  // a stop that came earlier has nothing to wake

@@ -73,7 +73,7 @@ std::optional<std::string> check_echo_options(const EchoOptions& o) {
   if (detail::has_control_chars(o.instance)) {
     return "--instance: control characters are not allowed, got " + quoted(o.instance);
   }
-  if (!parse_latency(o.latency)) {
+  if (!config::parse_latency(o.latency)) {
     return "--latency: expected 20ms, 10ms-50ms or exp:20ms (at most 10m), got " +
            quoted(o.latency);
   }
@@ -124,7 +124,7 @@ Result<std::unique_ptr<EchoServer>> EchoServer::start(const EchoOptions& options
   std::unique_ptr<EchoServer> server(new EchoServer());
   auto shared = std::make_unique<detail::EchoShared>();
   shared->options = options;
-  shared->latency = *parse_latency(options.latency);
+  shared->latency = *config::parse_latency(options.latency);
   shared->reset_below = options.reset_rate;
   shared->hang_below = shared->reset_below + options.hang_rate;
   shared->error_below = shared->hang_below + options.error_rate;

@@ -1,7 +1,7 @@
 // The synthetic echo service behind `causeway echo`, the demo, tests and benchmarks: every
 // request gets a small JSON description of itself, with optional injected latency and faults.
 // Its own library (causeway_echo), not linked into the proxy's: it depends on base, runtime,
-// http and config/units.h only.
+// http and config (units.h, latency.h) only.
 // Thread contract: EchoServer's methods may be called from any one controlling thread; each
 // worker thread runs its own event loop, listener (SO_REUSEPORT) and connections.
 //
@@ -49,7 +49,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "echo/latency.h"
+#include "config/latency.h"
 #include "runtime/socket_address.h"
 
 namespace cw::echo {

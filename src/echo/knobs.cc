@@ -4,7 +4,7 @@
 #include <charconv>
 
 #include "config/units.h"
-#include "echo/latency.h"
+#include "config/latency.h"
 
 namespace cw::echo::detail {
 
@@ -36,10 +36,10 @@ const char* parse_knobs(std::string_view q, Knobs& k) {
       int64_t ms = -1;
       auto r = std::from_chars(val.data(), val.data() + val.size(), ms);
       if (val.empty() || r.ec != std::errc() || r.ptr != val.data() + val.size()) {
-        auto d = parse_ms(val);
-        ms = d ? *d : -1;
+        auto d = config::parse_duration(val);
+        ms = d ? int64_t(d->count()) : -1;
       }
-      if (ms < 0 || ms > kMaxDelayMs) return "delay must be a duration such as 20ms, at most 10m";
+      if (ms < 0 || ms > kMaxLatencyMs) return "delay must be a duration such as 20ms, at most 10m";
       k.delay_ms = ms;
     }
   }

@@ -15,7 +15,7 @@
 #include "base/counter.h"
 #include "base/random.h"
 #include "echo/echo_service.h"
-#include "echo/latency.h"
+#include "config/latency.h"
 #include "runtime/acceptor.h"
 #include "runtime/clock.h"
 #include "runtime/event_loop.h"

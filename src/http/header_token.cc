@@ -36,6 +36,7 @@ constexpr std::array<HeaderTokenInfo, size_t(HeaderToken::kCount)> kInfo = {{
     {"traceparent", kOurs},
     {"x-causeway-deadline", kOurs},
     {"grpc-timeout", kOurs},
+    {"x-causeway-fault", kOurs},
     {"Cookie", 0},
     {"Content-Type", 0},
     {"Location", 0},
@@ -98,6 +99,8 @@ HeaderToken lookup_header(std::string_view name) {
         return is(name, "x-forwarded-host", T::kXForwardedHost);
       if (kLower[static_cast<unsigned char>(name[11])] == 't')
         return is(name, "x-causeway-trace", T::kXCausewayTrace);
+      if (kLower[static_cast<unsigned char>(name[11])] == 'f')
+        return is(name, "x-causeway-fault", T::kXCausewayFault);
       return is(name, "x-causeway-error", T::kXCausewayError);
     case 17:
       return c == 't' ? is(name, "transfer-encoding", T::kTransferEncoding)

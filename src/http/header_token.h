@@ -34,6 +34,7 @@ enum class HeaderToken : uint8_t {
   kTraceparent,
   kXCausewayDeadline,  // the remaining budget (ms), restated per try
   kGrpcTimeout,        // gRPC's deadline, restated per try when the client sent one
+  kXCausewayFault,  // a trusted client's fault request: read by the proxy, never forwarded
   // Read by the proxy, forwarded as they are.
   kCookie,
   kContentType,

@@ -37,6 +37,10 @@ class Downstream {
   // After a 101 response: relays bytes both ways between the client and `upstream` until
   // either side closes (`pending` holds upstream bytes already read). Not every protocol can.
   virtual rt::Task<void> tunnel(rt::Stream& upstream, ConnBuffer& pending) = 0;
+
+  // Ends the client connection abortively, sending nothing more (TCP: RST): the "reset"
+  // fault. The session must not use the connection afterwards.
+  virtual void reset() = 0;
 };
 
 }  // namespace cw::proxy

@@ -23,6 +23,7 @@ constexpr ErrorInfo kInfo[] = {
     {"upstream_timeout", 504, "upstream"},
     {"no_healthy_upstream", 503, "upstream"},
     {"upstream_pool_exhausted", 503, "proxy"},
+    {"fault_abort", 503, "proxy"},  // the status is the fault's own (send_error's override)
 };
 static_assert(sizeof(kInfo) / sizeof(kInfo[0]) == size_t(ProxyError::kCount));
 }  // namespace

@@ -26,6 +26,7 @@ enum class ProxyError : uint8_t {
   kUpstreamTimeout,         // 504 route timeout waiting for the response
   kNoHealthyUpstream,       // 503
   kPoolExhausted,           // 503 connection pool at max_connections
+  kFaultAbort,              // an injected abort (routes[].fault, x-causeway-fault); its status
   kCount,
 };
 

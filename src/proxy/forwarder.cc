@@ -5,6 +5,7 @@
 
 #include "base/random.h"
 #include "proxy/attempt.h"
+#include "proxy/fault.h"
 #include "proxy/relay.h"
 #include "proxy/request_headers.h"
 #include "proxy/retry_policy.h"
@@ -87,8 +88,8 @@ ProxyError error_for(TryCause c) {
 // The request's deadline: the route timeout from the request head, shortened by a trusted
 // client's x-causeway-deadline (remaining ms) or grpc-timeout; an untrusted client's are ignored
 // (and replaced upstream by this hop's own).
-int64_t request_deadline(const Exchange& ex, const ForwardTransform& t, int64_t now) {
-  const int64_t route = now + ex.route->cfg.timeout.count();
+int64_t request_deadline(const Exchange& ex, const ForwardTransform& t, int64_t route,
+                         int64_t now) {
   if (!t.client_deadline() && !t.client_grpc_timeout()) return route;
   if (!ex.listener.trusted_proxy(ex.peer)) return route;
   int64_t d = route;
@@ -118,7 +119,7 @@ rt::Task<void> answer_failure(Exchange& ex, const TryResult& r, std::string_view
 }  // namespace
 
 rt::Task<void> send_error(Exchange& ex, ProxyError e, std::string_view cluster,
-                          std::string_view detail) {
+                          std::string_view detail, int status) {
   ex.error = e;
   ex.worker.stats().errors[size_t(e)].inc();
   if (ex.status != 0) {  // the response head is already out: all we can do is close
@@ -127,7 +128,7 @@ rt::Task<void> send_error(Exchange& ex, ProxyError e, std::string_view cluster,
   }
   const ErrorInfo& info = error_info(e);
   http::ResponseHead head;
-  head.status = info.status;
+  head.status = status ? status : info.status;
   std::string body = error_body(e, cluster, ex.upstream, ex.request_id, detail);
   head.headers.add("Content-Type", "application/json");
   head.headers.add("x-causeway-error", info.code);
@@ -141,7 +142,7 @@ rt::Task<void> send_error(Exchange& ex, ProxyError e, std::string_view cluster,
   // An unread request body would be taken for the next request: close instead.
   if (!ex.down.body_done()) ex.close_client = true;
   head.keep_alive = !ex.close_client;
-  ex.status = info.status;
+  ex.status = head.status;
   auto& loop = ex.worker.loop();
   auto r = co_await ex.down.send_head(head, body, true, loop.now_ms() + 5000);
   if (!r) ex.close_client = true;
@@ -150,6 +151,9 @@ rt::Task<void> send_error(Exchange& ex, ProxyError e, std::string_view cluster,
 rt::Task<void> forward(Exchange& ex) {
   Worker& w = ex.worker;
   rt::EventLoop& loop = w.loop();
+  const int64_t start = loop.now_ms();
+  const int64_t deadline = start + ex.route->cfg.timeout.count();  // covers all tries
+  if (may_inject_faults(ex) && !co_await inject_faults(ex, deadline)) co_return;
   upstream::WorkerCluster& cluster = *ex.gen.clusters[size_t(ex.route->cluster)];
   const upstream::ClusterSnapshot& cs = cluster.snapshot();
   cluster.stats().requests.inc();
@@ -173,7 +177,7 @@ rt::Task<void> forward(Exchange& ex) {
       ex.req.body,
       body,
       ex.spans,
-      request_deadline(ex, transform, loop.now_ms()),
+      request_deadline(ex, transform, deadline, start),
       lc.body_read_timeout.count(),
       ex.route->cfg.idle_timeout ? ex.route->cfg.idle_timeout->count() : lc.idle_timeout.count()};
   const config::Route& rc = ex.route->cfg;

@@ -50,7 +50,8 @@ struct Exchange {
 rt::Task<void> forward(Exchange& ex);
 
 // Sends the proxy's own JSON error response for ex (used by the forwarder and the session).
+// `status` replaces the error's own status when not 0 (an injected abort's).
 rt::Task<void> send_error(Exchange& ex, ProxyError e, std::string_view cluster,
-                          std::string_view detail);
+                          std::string_view detail, int status = 0);
 
 }  // namespace cw::proxy

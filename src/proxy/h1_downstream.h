@@ -25,6 +25,7 @@ class H1Downstream final : public Downstream {
                                    int64_t deadline) override;
   rt::Task<Result<void>> send_body(std::string_view data, bool end, int64_t deadline) override;
   rt::Task<void> tunnel(rt::Stream& upstream, ConnBuffer& pending) override;
+  void reset() override { stream_.reset(); }
 
   // The connection must close after this response (HTTP/1.0 close-delimited body, or the
   // head said Connection: close).

@@ -97,6 +97,10 @@ void write_access_log(Worker& w, const Exchange& ex, int64_t end_ns) {
                   ",\"duration_ms\":%.3f,\"timing\":", double(end_ns - ex.spans.start_ns) / 1e6);
     out += num;
     append_json_string(out, ex.spans.server_timing());
+    if (ex.spans.fault.any()) {  // injected faults, in the x-causeway-fault grammar
+      out += ",\"fault\":";
+      append_json_string(out, ex.spans.fault.describe());
+    }
     out += "}\n";
   } else {
     std::snprintf(num, sizeof num, "%d ", ex.status);

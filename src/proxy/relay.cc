@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "proxy/fault.h"
 #include "proxy/request_headers.h"
 #include "proxy/worker.h"
 #include "runtime/clock.h"
@@ -64,7 +65,12 @@ rt::Task<void> relay_response(Exchange& ex, Attempt& attempt, http::ResponseHead
   ex.status = resp.status;
   ex.bytes_out += first->data.size();
   bool end = first->end || resp.body.kind == http::BodyKind::kNone;
-  auto sent = co_await ex.down.send_head(resp, first->data, end, loop.now_ms() + idle_ms);
+  // A throttled body (fault.h) follows the head, paced; otherwise it goes with it.
+  BodyPacer pacer(ex.spans.fault.throttle_bps, loop.now_ms());
+  const std::string_view with_head = pacer.active() ? std::string_view() : first->data;
+  const bool all = with_head.size() == first->data.size();
+  auto sent = co_await ex.down.send_head(resp, with_head, end && all, loop.now_ms() + idle_ms);
+  if (sent && !all) sent = co_await send_paced(ex.down, loop, pacer, first->data, end, idle_ms);
   if (!sent) {
     ex.close_client = true;
     attempt.finish(false);
@@ -87,7 +93,12 @@ rt::Task<void> relay_response(Exchange& ex, Attempt& attempt, http::ResponseHead
     end = piece->end;
     if (piece->data.empty() && !end) continue;
     ex.bytes_out += piece->data.size();
-    auto r = co_await ex.down.send_body(piece->data, end, loop.now_ms() + idle_ms);
+    Result<void> r;
+    if (pacer.active()) {
+      r = co_await send_paced(ex.down, loop, pacer, piece->data, end, idle_ms);
+    } else {
+      r = co_await ex.down.send_body(piece->data, end, loop.now_ms() + idle_ms);
+    }
     if (!r) {
       ex.close_client = true;
       attempt.finish(false);

@@ -5,9 +5,27 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cw::proxy {
+
+// The kinds of injected fault (proxy/fault.h), as metrics label them.
+enum class FaultKind : uint8_t { kDelay, kAbort, kReset, kThrottle, kCount };
+std::string_view fault_kind_name(FaultKind k);  // "delay", "abort", "reset", "throttle"
+
+// The faults injected into one request, drawn once before it is forwarded (fault.h).
+struct FaultPlan {
+  int64_t delay_ms = -1;      // held back this long first; < 0: no delay
+  int abort_status = 0;       // answered by the proxy with this status; 0: no abort
+  bool reset = false;         // client connection reset, no response
+  uint64_t throttle_bps = 0;  // response body paced to this rate; 0: no throttle
+
+  bool any() const { return delay_ms >= 0 || abort_status != 0 || reset || throttle_bps != 0; }
+  bool has(FaultKind k) const;
+  // In the x-causeway-fault grammar ("delay=200ms, abort=503"): replayable as the header.
+  std::string describe() const;
+};
 
 struct Spans {
   int64_t start_ns = 0;       // first byte of the request head seen
@@ -22,10 +40,11 @@ struct Spans {
   // Every try when there was more than one: "1 127.0.0.3:9002 reset_before_response",
   // "2 127.0.0.2:9001 200". Empty on the common path (one try).
   std::vector<std::string> tries;
+  FaultPlan fault;            // injected faults (none on most requests)
 
   // "parse;dur=0.01, route;dur=0.00, pool;dur=0.02, connect;dur=0.31, upstream;dur=1.20,
   //  total;dur=1.60, retry;desc=\"connect-failure\", try;desc=\"1 127.0.0.3:9002 connect_refused\",
-  //  try;desc=\"2 127.0.0.2:9001 200\""
+  //  try;desc=\"2 127.0.0.2:9001 200\", fault;desc=\"delay\";dur=200"
   std::string server_timing() const;
 };
 

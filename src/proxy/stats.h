@@ -11,6 +11,7 @@
 
 #include "base/counter.h"
 #include "proxy/errors.h"
+#include "proxy/spans.h"
 #include "upstream/stats.h"
 
 namespace cw::proxy {
@@ -21,6 +22,7 @@ struct RouteStats {
   std::string cluster;
   Counter by_status[600];
   Histogram latency;
+  Counter faults[size_t(FaultKind::kCount)];  // injected, by kind (fault.h)
 };
 
 struct WorkerStats {

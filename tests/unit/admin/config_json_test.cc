@@ -74,5 +74,41 @@ clusters: []
   EXPECT_FALSE(r.contains("retry"));
 }
 
+TEST(ConfigJson, FaultIsShownAsWrittenAndLoadsBack) {
+  const char* yaml = R"(
+listeners:
+  - name: l
+    listen: 127.0.0.1:0
+    routes:
+      - match: { path_prefix: / }
+        cluster: web
+        fault:
+          delay: { percent: 10, duration: 10ms-1.5s }
+          abort: { percent: 5, status: 503 }
+          reset: { percent: 0.5 }
+          throttle: { percent: 100, bytes_per_second: 64KiB }
+clusters:
+  - name: web
+    endpoints: [127.0.0.1:9001]
+)";
+  auto cfg = testing::load(yaml);
+  ASSERT_TRUE(cfg);
+  Json j = config_to_json(*cfg);
+  const Json f = j["listeners"][0]["routes"][0]["fault"];  // a copy: j changes below
+  EXPECT_EQ(f["delay"]["duration"], "10ms-1.5s");
+  EXPECT_EQ(f["delay"]["percent"], 10.0);
+  EXPECT_EQ(f["abort"]["status"], 503);
+  EXPECT_EQ(f["reset"]["percent"], 0.5);
+  EXPECT_EQ(f["throttle"]["bytes_per_second"], 65536);
+  j.erase("unapplied_keys");
+  j["listeners"][0]["routes"][0].erase("name");
+  auto again = testing::load(j.dump());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->listeners[0].routes[0].fault->delay->duration,
+            cfg->listeners[0].routes[0].fault->delay->duration);
+  const Json k = config_to_json(*again);
+  EXPECT_EQ(k["listeners"][0]["routes"][0]["fault"], f);
+}
+
 }  // namespace
 }  // namespace cw::admin

@@ -110,8 +110,7 @@ TEST(LoadConfig, SpecExampleLoads) {
   // Accepted, validated, but not acted on by this version.
   EXPECT_EQ(c->unapplied_keys,
             (std::vector<std::string>{"registry", "dns", "clusters[0].outlier_detection",
-                                      "clusters[0].circuit_breaker",
-                                      "listeners[0].tls", "listeners[0].routes[0].fault"}));
+                                      "clusters[0].circuit_breaker", "listeners[0].tls"}));
 }
 
 TEST(LoadConfig, ExampleFileLoads) {

@@ -1,9 +1,8 @@
-// Echo's pure parts, below the socket level: the WebSocket accept key, the query knobs and the
-// latency draws.
+// Echo's pure parts, below the socket level: the WebSocket accept key and the query knobs
+// (latency draws are tested with base/latency_dist, parsing with config/latency).
 #include <gtest/gtest.h>
 
 #include "echo/knobs.h"
-#include "echo/latency.h"
 #include "echo/websocket.h"
 
 namespace cw::echo::detail {
@@ -33,27 +32,6 @@ TEST(EchoKnobs, RefusesOutOfRangeValues) {
     Knobs k;
     EXPECT_NE(parse_knobs(q, k), nullptr) << q;
   }
-}
-
-TEST(EchoLatency, DrawsStayInsideTheDistribution) {
-  SplitMix64 rng(3);
-  const LatencyDist fixed{LatencyDist::Kind::kFixed, 20, 0};
-  const LatencyDist uniform{LatencyDist::Kind::kUniform, 10, 12};
-  const LatencyDist exp{LatencyDist::Kind::kExponential, 50, 0};
-  bool saw_low = false, saw_high = false;
-  for (int i = 0; i < 1000; ++i) {
-    EXPECT_EQ(sample_latency(fixed, rng), 20);
-    const int64_t u = sample_latency(uniform, rng);
-    ASSERT_GE(u, 10);
-    ASSERT_LE(u, 12);
-    saw_low |= u == 10;
-    saw_high |= u == 12;
-    const int64_t e = sample_latency(exp, rng);
-    ASSERT_GE(e, 0);
-    ASSERT_LE(e, kMaxDelayMs);
-  }
-  EXPECT_TRUE(saw_low && saw_high);  // both bounds are inclusive
-  EXPECT_EQ(sample_latency(LatencyDist{}, rng), 0);
 }
 
 }  // namespace

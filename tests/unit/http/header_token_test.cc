@@ -30,6 +30,7 @@ TEST(HeaderToken, Flags) {
   EXPECT_TRUE(header_has(HeaderToken::kContentLength, kFraming));
   EXPECT_TRUE(header_has(HeaderToken::kTransferEncoding, kFraming));
   EXPECT_TRUE(header_has(HeaderToken::kXForwardedFor, kProxyRestated));
+  EXPECT_TRUE(header_has(lookup_header("X-Causeway-Fault"), kProxyRestated));  // never forwarded
   EXPECT_FALSE(header_has(HeaderToken::kHost, kHopByHop | kFraming | kProxyRestated));
   EXPECT_FALSE(header_has(HeaderToken::kOther, kHopByHop | kFraming | kProxyRestated));
 }

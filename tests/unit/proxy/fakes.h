@@ -180,6 +180,7 @@ class FakeDownstream final : public Downstream {
     co_return Result<void>{};
   }
   rt::Task<void> tunnel(rt::Stream&, ConnBuffer&) override { co_return; }
+  void reset() override {}
 
  private:
   size_t next_ = 0;
