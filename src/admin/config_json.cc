@@ -112,7 +112,8 @@ Json cluster_to_json(const config::Cluster& c) {
           {"pool",
            {{"max_connections", c.pool.max_connections},
             {"max_idle", c.pool.max_idle},
-            {"idle_timeout", format_duration(c.pool.idle_timeout)}}}};
+            {"idle_timeout", format_duration(c.pool.idle_timeout)},
+            {"queue_timeout", format_duration(c.pool.queue_timeout)}}}};
 }
 
 Json config_to_json(const config::Config& c) {

@@ -50,7 +50,8 @@ struct Exchange {
 rt::Task<void> forward(Exchange& ex);
 
 // Sends the proxy's own JSON error response for ex (used by the forwarder and the session).
+// fields: more JSON members for the body (see error_body), e.g. an overflow's limit.
 rt::Task<void> send_error(Exchange& ex, ProxyError e, std::string_view cluster,
-                          std::string_view detail);
+                          std::string_view detail, std::string_view fields = {});
 
 }  // namespace cw::proxy

@@ -78,7 +78,7 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   if (!opened) errors.insert(errors.end(), opened.error().begin(), opened.error().end());
   if (!errors.empty()) return false;
 
-  for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<proxy::Worker>(i));
+  for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<proxy::Worker>(i, n));
   bound_ = opened->bound;
 
   admin::AdminHooks hooks;

@@ -64,7 +64,7 @@ TEST(Carried, ResilienceDefaults) {
   EXPECT_EQ(web.retry_budget->min_per_second, 10u);
   EXPECT_EQ(c->unapplied_keys,
             (std::vector<std::string>{"clusters[0].health_check", "clusters[0].outlier_detection",
-                                      "clusters[0].circuit_breaker", "clusters[0].retry_budget"}));
+                                      "clusters[0].retry_budget"}));
 }
 
 TEST(Carried, ResilienceExplicitValues) {
