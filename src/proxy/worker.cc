@@ -20,7 +20,9 @@ constexpr ServeConnection kServe[size_t(ListenerProtocol::kCount)] = {
 }  // namespace
 
 Worker::Worker(int id, int workers)
-    : id_(id), workers_(workers), rng_(0x9e3779b97f4a7c15ull * uint64_t(id + 1) ^ uint64_t(rt::mono_ns())) {
+    : id_(id),
+      workers_(workers),
+      rng_(0x9e3779b97f4a7c15ull * uint64_t(id + 1) ^ uint64_t(rt::mono_ns())) {
   sessions_.prev = sessions_.next = &sessions_;
 }
 

@@ -154,8 +154,8 @@ TEST(Metrics, BreakerRejectionsQueueWaitAndPending) {
   const std::string m = f.get("/metrics").body;
   expect_well_formed(m);
   EXPECT_THAT(m, HasSubstr("# TYPE causeway_breaker_rejections_total counter\n"));
-  EXPECT_THAT(m, HasSubstr("causeway_breaker_rejections_total{cluster=\"api\",limit=\"max_pending\"}"
-                           " 5\n"));
+  EXPECT_THAT(m, HasSubstr("causeway_breaker_rejections_total{cluster=\"api\","
+                           "limit=\"max_pending\"} 5\n"));
   EXPECT_THAT(m, HasSubstr("causeway_breaker_rejections_total{cluster=\"api\","
                            "limit=\"max_connections\"} 1\n"));
   EXPECT_THAT(m, HasSubstr("causeway_breaker_rejections_total{cluster=\"web\","
@@ -165,8 +165,10 @@ TEST(Metrics, BreakerRejectionsQueueWaitAndPending) {
   EXPECT_THAT(m, HasSubstr("causeway_upstream_active_retries{cluster=\"api\"} 0\n"));
   EXPECT_THAT(m, HasSubstr("causeway_pool_queue_timeouts_total{cluster=\"api\"} 1\n"));
   EXPECT_THAT(m, HasSubstr("# TYPE causeway_pool_queue_wait_seconds histogram\n"));
-  EXPECT_THAT(m, HasSubstr("causeway_pool_queue_wait_seconds_bucket{cluster=\"api\",le=\"0.005\"} 1\n"));
-  EXPECT_THAT(m, HasSubstr("causeway_pool_queue_wait_seconds_bucket{cluster=\"api\",le=\"+Inf\"} 2\n"));
+  EXPECT_THAT(m, HasSubstr("causeway_pool_queue_wait_seconds_bucket{cluster=\"api\","
+                           "le=\"0.005\"} 1\n"));
+  EXPECT_THAT(m, HasSubstr("causeway_pool_queue_wait_seconds_bucket{cluster=\"api\","
+                           "le=\"+Inf\"} 2\n"));
   EXPECT_THAT(m, HasSubstr("causeway_pool_queue_wait_seconds_count{cluster=\"api\"} 2\n"));
   EXPECT_THAT(m, HasSubstr("causeway_pool_queue_wait_seconds_sum{cluster=\"api\"} 0.043\n"));
   EXPECT_THAT(m, HasSubstr("causeway_upstream_host_pending_requests{cluster=\"api\","

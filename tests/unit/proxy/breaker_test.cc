@@ -44,8 +44,8 @@ class BreakerTest : public ::testing::Test {
     std::string err;
     snap_ = upstream::build_cluster(c, nullptr, err);
     ASSERT_TRUE(snap_) << err;
-    cluster_ = std::make_unique<upstream::WorkerCluster>(snap_, loop_, 1, nullptr, stats_, mu_,
-                                                         workers);
+    cluster_ =
+        std::make_unique<upstream::WorkerCluster>(snap_, loop_, 1, nullptr, stats_, mu_, workers);
   }
   static config::CircuitBreaker limits(uint32_t connections, uint32_t pending, uint32_t requests,
                                        uint32_t retries = 3) {
@@ -61,8 +61,19 @@ class BreakerTest : public ::testing::Test {
   struct Try {
     Try(BreakerTest& t, int64_t route_ms)
         : body(t.down_, false),
-          ctx{t.loop_,  t.buffers_, t.connector_, *t.cluster_, t.lb_, t.req_, *t.transform_,
-              t.req_.body, body,    spans,        t.loop_.now_ms() + route_ms, 500, 500},
+          ctx{t.loop_,
+              t.buffers_,
+              t.connector_,
+              *t.cluster_,
+              t.lb_,
+              t.req_,
+              *t.transform_,
+              t.req_.body,
+              body,
+              spans,
+              t.loop_.now_ms() + route_ms,
+              500,
+              500},
           attempt(ctx) {}
     RequestBody body;
     Spans spans;
