@@ -25,9 +25,38 @@ Json host_json(const upstream::Host& h, const HostSum* s) {
           {"weight", h.weight},
           {"healthy", h.healthy.load(std::memory_order_relaxed)},
           {"active_requests", s->active_requests},
+          {"pending_requests", s->pending},
           {"requests", s->requests},
           {"failures", s->failures},
           {"latency_ms", latency_json(s->latency)}};
+}
+
+// Each limit: the configured cluster-wide value, the share each worker enforces, what is in use
+// (summed over workers) and the refusals so far.
+Json breaker_json(const config::Cluster& c, const ClusterSum& sum, size_t workers) {
+  using resilience::Limit;
+  const resilience::ClusterLimits limits(c.circuit_breaker.value_or(config::CircuitBreaker{}),
+                                         int(workers));
+  const std::pair<Limit, int64_t> in_use[] = {{Limit::kMaxConnections, sum.open_connections},
+                                              {Limit::kMaxPending, sum.pending},
+                                              {Limit::kMaxRequests, sum.active_requests},
+                                              {Limit::kMaxRetries, sum.active_retries}};
+  Json j = {{"workers", workers}};
+  for (auto [l, used] : in_use) {
+    j[std::string(resilience::limit_name(l))] = {{"limit", limits.configured(l)},
+                                                 {"per_worker", limits.share(l)},
+                                                 {"in_use", used},
+                                                 {"rejections", sum.breaker_rejections[size_t(l)]}};
+  }
+  return j;
+}
+
+Json queue_json(const config::Cluster& c, const ClusterSum& sum) {
+  return {{"timeout_ms", c.pool.queue_timeout.count()},
+          {"pending", sum.pending},
+          {"timeouts", sum.queue_timeouts},
+          {"waits", sum.queue_wait.count},
+          {"wait_ms", latency_json(sum.queue_wait)}};
 }
 
 }  // namespace
@@ -78,7 +107,11 @@ Json clusters_json(const proxy::ProxySnapshot& snap, const StatsSum& stats,
                    {"connect_failures", sum.connect_failures},
                    {"connections_open", sum.open_connections},
                    {"connections_idle", sum.idle_connections},
-                   {"reuse_ratio", sum.reuse_ratio()}});
+                   {"reuse_ratio", sum.reuse_ratio()},
+                   {"active_requests", sum.active_requests},
+                   {"pending_requests", sum.pending},
+                   {"circuit_breaker", breaker_json(cs->settings, sum, stats.workers)},
+                   {"pool_queue", queue_json(cs->settings, sum)}});
   }
   return out;
 }

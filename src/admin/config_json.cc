@@ -161,7 +161,8 @@ Json cluster_to_json(const config::Cluster& c) {
           {"pool",
            {{"max_connections", c.pool.max_connections},
             {"max_idle", c.pool.max_idle},
-            {"idle_timeout", format_duration(c.pool.idle_timeout)}}},
+            {"idle_timeout", format_duration(c.pool.idle_timeout)},
+            {"queue_timeout", format_duration(c.pool.queue_timeout)}}},
           {"retry_budget", {{"percent", rb.percent}, {"min_per_second", rb.min_per_second}}}};
   if (c.health_check) j["health_check"] = health_check_to_json(*c.health_check);
   return j;

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstdio>
 #include <initializer_list>
+#include <tuple>
 #include <utility>
 
 namespace cw::admin {
@@ -36,6 +37,7 @@ class Writer {
       out_ += '{';
       bool first = true;
       for (const auto& [k, v] : labels) {
+        if (k.empty()) continue;  // an optional label left out
         if (!first) out_ += ',';
         first = false;
         out_ += k;
@@ -89,18 +91,20 @@ const std::array<std::string, Histogram::kBuckets>& bucket_bounds() {
   return kBounds;
 }
 
-void histogram(Writer& w, std::string_view name, std::string_view listener, std::string_view route,
-               const LatencySum& h) {
+using Label = std::pair<std::string_view, std::string_view>;
+
+// A histogram's samples, labelled `a` and `b` (a label with an empty name is left out).
+void histogram(Writer& w, std::string_view name, Label a, Label b, const LatencySum& h) {
   const std::string base(name);
   const std::string bucket = base + "_bucket";
   uint64_t cum = 0;
   for (int i = 0; i < Histogram::kBuckets; ++i) {
     cum += h.buckets[i];
-    w.sample(bucket, {{"listener", listener}, {"route", route}, {"le", bucket_bounds()[i]}}, cum);
+    w.sample(bucket, {a, b, {"le", bucket_bounds()[i]}}, cum);
   }
-  w.sample(bucket, {{"listener", listener}, {"route", route}, {"le", "+Inf"}}, h.count);
-  w.sample_f(base + "_sum", {{"listener", listener}, {"route", route}}, double(h.sum_us) / 1e6);
-  w.sample(base + "_count", {{"listener", listener}, {"route", route}}, h.count);
+  w.sample(bucket, {a, b, {"le", "+Inf"}}, h.count);
+  w.sample_f(base + "_sum", {a, b}, double(h.sum_us) / 1e6);
+  w.sample(base + "_count", {a, b}, h.count);
 }
 
 constexpr std::string_view kClassNames[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -128,8 +132,12 @@ constexpr ClusterCounter kClusterCounters[] = {
      "Pooled connections found closed by the upstream at checkout.", &ClusterSum::stale_closed},
     {"upstream_idle_expired_total", "Pooled connections closed by the idle timeout.",
      &ClusterSum::idle_expired},
-    {"upstream_pool_exhausted_total", "Requests refused because the pool was at its limit.",
+    {"upstream_pool_exhausted_total",
+     "Tries that found their host's pool at max_connections (then queued, or refused).",
      &ClusterSum::pool_exhausted},
+    {"pool_queue_timeouts_total",
+     "Tries that waited pool.queue_timeout in the pool queue and got no connection.",
+     &ClusterSum::queue_timeouts},
     {"upstream_reused_connection_resends_total",
      "Requests re-sent once after a reused connection failed.", &ClusterSum::reused_conn_resends},
 };
@@ -150,6 +158,37 @@ void health_metrics(Writer& w, const health::HealthMonitor& m) {
     w.sample("host_healthy", {{"cluster", cluster}, {"host", host}},
              uint64_t(h.state.serving() ? 1 : 0));
   });
+}
+
+// Circuit-breaker limits (resilience/cluster_limits.h) and the pool queue, per cluster.
+void breaker_metrics(Writer& w, const StatsSum& s) {
+  using resilience::Limit;
+  w.family("breaker_rejections_total", "counter",
+           "Tries refused by a circuit-breaker limit (answered 503 overflow), by limit.");
+  for (const auto& [name, c] : s.clusters) {
+    for (size_t l = 1; l < size_t(Limit::kCount); ++l) {
+      w.sample("breaker_rejections_total",
+               {{"cluster", name}, {"limit", resilience::limit_name(Limit(l))}},
+               c.breaker_rejections[l]);
+    }
+  }
+  constexpr std::tuple<std::string_view, std::string_view, int64_t ClusterSum::*> kGauges[] = {
+      {"upstream_active_requests", "Tries admitted to the cluster (max_requests counts them).",
+       &ClusterSum::active_requests},
+      {"upstream_pending_requests",
+       "Tries queued for a pooled connection (max_pending counts them).", &ClusterSum::pending},
+      {"upstream_active_retries", "Retries in flight (max_retries counts them).",
+       &ClusterSum::active_retries},
+  };
+  for (const auto& [gname, help, field] : kGauges) {
+    w.family(gname, "gauge", help);
+    for (const auto& [name, c] : s.clusters) w.sample_i(gname, {{"cluster", name}}, c.*field);
+  }
+  w.family("pool_queue_wait_seconds", "histogram",
+           "Time tries waited in a pool queue for a connection, whatever the outcome.");
+  for (const auto& [name, c] : s.clusters) {
+    histogram(w, "pool_queue_wait_seconds", {"cluster", name}, {}, c.queue_wait);
+  }
 }
 
 }  // namespace
@@ -202,7 +241,8 @@ std::string render_metrics(const StatsSum& s, const MetricsInfo& info) {
   w.family("request_duration_seconds", "histogram",
            "Time from request head received to response complete.");
   for (const auto& [key, r] : s.routes) {
-    histogram(w, "request_duration_seconds", r.listener, r.route, r.latency);
+    histogram(w, "request_duration_seconds", {"listener", r.listener}, {"route", r.route},
+              r.latency);
   }
   w.family("faults_injected_total", "counter",
            "Faults injected into requests (routes[].fault, x-causeway-fault), by listener, route "
@@ -289,6 +329,8 @@ std::string render_metrics(const StatsSum& s, const MetricsInfo& info) {
     w.sample_f("upstream_connection_reuse_ratio", {{"cluster", name}}, c.reuse_ratio());
   }
 
+  breaker_metrics(w, s);
+
   // ---- upstream, per host ----
   w.family("upstream_host_requests_total", "counter", "Requests sent to one upstream host.");
   for (const auto& [name, c] : s.clusters) {
@@ -301,6 +343,13 @@ std::string render_metrics(const StatsSum& s, const MetricsInfo& info) {
     for (const auto& [host, h] : c.hosts) {
       w.sample_i("upstream_host_active_requests", {{"cluster", name}, {"host", host}},
                  h.active_requests);
+    }
+  }
+  w.family("upstream_host_pending_requests", "gauge",
+           "Tries queued for a connection to one upstream host (its pool is full).");
+  for (const auto& [name, c] : s.clusters) {
+    for (const auto& [host, h] : c.hosts) {
+      w.sample_i("upstream_host_pending_requests", {{"cluster", name}, {"host", host}}, h.pending);
     }
   }
   w.family("upstream_host_failures_total", "counter",

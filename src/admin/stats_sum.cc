@@ -58,10 +58,18 @@ void add_cluster(ClusterSum& s, const upstream::ClusterStats& c) {
   s.retry_budget_exhausted += c.retry_budget_exhausted.get();
   s.open_connections += c.open_connections.get();
   s.idle_connections += c.idle_connections.get();
+  s.active_requests += c.active_requests.get();
+  s.pending += c.pending.get();
+  s.active_retries += c.active_retries.get();
+  for (size_t i = 0; i < size_t(resilience::Limit::kCount); ++i)
+    s.breaker_rejections[i] += c.breaker_rejections[i].get();
+  s.queue_timeouts += c.queue_timeouts.get();
+  s.queue_wait.add(c.queue_wait);
   for (const auto& [key, h] : c.hosts) {
     if (!h) continue;
     HostSum& hs = s.hosts[key];
     hs.active_requests += h->active_requests.get();
+    hs.pending += h->pending.get();
     hs.requests += h->requests.get();
     hs.failures += h->failures.get();
     hs.latency.add(h->latency);

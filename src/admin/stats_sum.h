@@ -12,6 +12,7 @@
 #include "base/counter.h"
 #include "proxy/errors.h"
 #include "proxy/worker.h"
+#include "resilience/cluster_limits.h"
 #include "runtime/acceptor.h"
 
 namespace cw::admin {
@@ -39,6 +40,7 @@ struct RouteSum {
 
 struct HostSum {
   int64_t active_requests = 0;
+  int64_t pending = 0;  // queued for a connection
   uint64_t requests = 0;
   uint64_t failures = 0;
   LatencySum latency;
@@ -58,6 +60,14 @@ struct ClusterSum {
   uint64_t retry_budget_exhausted = 0;
   int64_t open_connections = 0;
   int64_t idle_connections = 0;
+  // Circuit breaker: the counts its limits bound, refusals by limit (resilience::Limit), the
+  // pool queue's timeouts and wait times.
+  int64_t active_requests = 0;
+  int64_t pending = 0;
+  int64_t active_retries = 0;
+  uint64_t breaker_rejections[size_t(resilience::Limit::kCount)] = {};
+  uint64_t queue_timeouts = 0;
+  LatencySum queue_wait;
   std::map<std::string, HostSum> hosts;  // by host key
 
   // reuses / (reuses + connects); 0 when neither happened.

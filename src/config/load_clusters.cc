@@ -129,7 +129,8 @@ void Loader::hash_on(const Entry& e, Cluster& c) {
 }
 
 void Loader::pool(const Entry& e, Pool& p) {
-  const Map m = open_map(e.value, e.path, {"max_connections", "max_idle", "idle_timeout"});
+  const Map m =
+      open_map(e.value, e.path, {"max_connections", "max_idle", "idle_timeout", "queue_timeout"});
   if (const Entry* x = m.find("max_connections")) {
     set(p.max_connections, std::optional<size_t>(integer(x->value, x->path, 1, 1'000'000)));
   }
@@ -137,6 +138,9 @@ void Loader::pool(const Entry& e, Pool& p) {
     set(p.max_idle, std::optional<size_t>(integer(x->value, x->path, 0, 1'000'000)));
   }
   if (const Entry* x = m.find("idle_timeout")) set(p.idle_timeout, duration(x->value, x->path));
+  if (const Entry* x = m.find("queue_timeout")) {
+    set(p.queue_timeout, duration(x->value, x->path, /*allow_zero=*/true));
+  }
 }
 
 void Loader::health_check(const Entry& e, HealthCheck& h) {
@@ -268,7 +272,6 @@ void Loader::circuit_breaker(const Entry& e, CircuitBreaker& b) {
   const Map m =
       open_map(e.value, e.path, {"max_connections", "max_pending", "max_requests", "max_retries"});
   if (!m.ok) return;
-  unapplied_.push_back(e.path);
   for (auto [key, field] :
        {std::pair<std::string_view, uint32_t*>{"max_connections", &b.max_connections},
         {"max_pending", &b.max_pending},

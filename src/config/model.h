@@ -147,6 +147,9 @@ struct Pool {
   size_t max_connections = 1024;           // per worker per host
   size_t max_idle = 64;                    // per worker per host
   Duration idle_timeout{60000};
+  // A try that finds its host's pool full waits this long in the pool's FIFO queue (bounded by
+  // circuit_breaker.max_pending, never past the route timeout), then 503; 0 = no queue.
+  Duration queue_timeout{1000};
 };
 
 // The resilience settings below (SPEC 4) are validated and carried into the model with the
@@ -183,6 +186,8 @@ struct OutlierDetection {
 };
 
 // clusters[].circuit_breaker: per-cluster limits that fail fast with 503 (0 = nothing allowed).
+// Applied whether or not the key is present (these are the defaults), each worker enforcing
+// its share (resilience/cluster_limits.h); max_retries is checked by the retry loop.
 struct CircuitBreaker {
   uint32_t max_connections = 1024;
   uint32_t max_pending = 1024;

@@ -40,6 +40,8 @@ std::string_view try_cause_name(TryCause c) {
       return "no_host";
     case TryCause::kPoolExhausted:
       return "pool_exhausted";
+    case TryCause::kOverflow:
+      return "overflow";
     case TryCause::kConnectRefused:
       return "connect_refused";
     case TryCause::kConnectTimeout:
@@ -87,8 +89,10 @@ rt::Task<TryResult> Attempt::run(TryPlan plan, http::ResponseHead& resp) {
   }
   try_deadline_ = resilience::try_deadline(ctx_.deadline, now, per_try_timeout_ms());
   r.cause = pick_and_checkout(plan);
+  if (r.cause == TryCause::kPoolExhausted) r = co_await wait_in_queue(plan.fresh_connection);
   if (r.ok() && !conn_) r = co_await connect();
   r.host = host_;
+  r.limit = limit_;
   if (!r.ok()) co_return r;
   r.reused = conn_->reused;
 
@@ -142,8 +146,21 @@ TryResult Attempt::client_failure(const std::error_code& ec) {
   return r;
 }
 
+TryCause Attempt::overflow(resilience::Limit l) {
+  ctx_.cluster.reject(l);
+  limit_ = l;
+  return TryCause::kOverflow;
+}
+
 TryCause Attempt::pick_and_checkout(const TryPlan& plan) {
+  using resilience::Limit;
   upstream::WorkerCluster& cluster = ctx_.cluster;
+  upstream::ClusterStats& st = cluster.stats();
+  host_ = -1;
+  limit_ = Limit::kNone;
+  // Breaker checks read this worker's own counts against its share: no shared state.
+  if (!cluster.limits().admits(Limit::kMaxRequests, st.active_requests.get()))
+    return overflow(Limit::kMaxRequests);
   host_ = cluster.pick(ctx_.lb, plan.exclude);
   if (host_ < 0) return TryCause::kNoHost;
   hr_ = &cluster.runtime(size_t(host_));
@@ -151,8 +168,56 @@ TryCause Attempt::pick_and_checkout(const TryPlan& plan) {
   const int64_t t0 = rt::mono_ns();
   conn_ = plan.fresh_connection ? nullptr : pool_->checkout();
   ctx_.spans.pool_ns += rt::mono_ns() - t0;
-  if (!conn_ && !pool_->reserve()) return TryCause::kPoolExhausted;
+  if (!conn_) {
+    if (pool_->full()) {
+      st.pool_exhausted.inc();
+      return TryCause::kPoolExhausted;
+    }
+    if (!cluster.limits().admits(Limit::kMaxConnections, st.open_connections.get()))
+      return overflow(Limit::kMaxConnections);
+    (void)pool_->reserve();  // cannot fail: the pool is not full
+  }
+  admitted_.hold(st.active_requests);
   return TryCause::kOk;  // with a pooled connection, or a reserved slot to connect in
+}
+
+rt::Task<TryResult> Attempt::wait_in_queue(bool fresh_connection) {
+  using resilience::Limit;
+  upstream::WorkerCluster& cluster = ctx_.cluster;
+  upstream::ClusterStats& st = cluster.stats();
+  const int64_t queue_ms = cluster.snapshot().settings.pool.queue_timeout.count();
+  const int64_t now = ctx_.loop.now_ms();
+  const int64_t deadline = std::min(now + queue_ms, ctx_.deadline);
+  // A pool with nothing open has nothing to give back (a limit of 0): do not wait for it.
+  if (queue_ms <= 0 || deadline <= now || pool_->open() == 0) {
+    co_return failed(TryCause::kPoolExhausted, "the host's pool is full");
+  }
+  if (!cluster.limits().admits(Limit::kMaxPending, st.pending.get()))
+    co_return failed(overflow(Limit::kMaxPending));
+  GaugeHold pending(st.pending);
+  GaugeHold host_pending(hr_->counters->pending);
+  const int64_t t0 = rt::mono_ns();
+  upstream::PoolWait wait(*pool_, deadline);
+  const upstream::PoolWait::Outcome got = co_await wait;
+  const int64_t waited = rt::mono_ns() - t0;
+  ctx_.spans.queue_ns += waited;
+  st.queue_wait.observe_us(uint64_t(waited / 1000));
+  switch (got) {
+    case upstream::PoolWait::Outcome::kTimeout:
+      st.queue_timeouts.inc();
+      co_return failed(TryCause::kPoolExhausted,
+                       "no connection came free within " + std::to_string(deadline - now) +
+                           "ms in the pool queue");
+    case upstream::PoolWait::Outcome::kConnection:
+      conn_ = wait.take_connection();
+      // A try that must not reuse keeps the connection's slot and opens a new one in it.
+      if (fresh_connection) conn_.reset();
+      break;
+    case upstream::PoolWait::Outcome::kSlot:
+      break;
+  }
+  admitted_.hold(st.active_requests);
+  co_return TryResult{};
 }
 
 rt::Task<TryResult> Attempt::connect() {
@@ -164,6 +229,7 @@ rt::Task<TryResult> Attempt::connect() {
   auto s = co_await ctx_.connector.connect(ctx_.loop, cluster.host(size_t(host_)), timeout);
   ctx_.spans.connect_ns += rt::mono_ns() - c0;
   if (!s) {
+    admitted_.release();
     pool_->unreserve();
     cluster.on_connect_failure(size_t(host_));
     cluster.stats().connect_failures.inc();
@@ -189,6 +255,7 @@ void Attempt::start_exchange() {
 
 void Attempt::finish(bool complete) {
   active_.release();
+  admitted_.release();
   if (conn_) {
     const bool reuse = complete && codec_ && codec_->reusable();
     codec_ = nullptr;
@@ -232,6 +299,7 @@ rt::Task<TryResult> retry_tries(TryContext& ctx, Attempt& attempt, http::Respons
   RetryPolicy fallback(nullptr, false);
   RetryPolicy& policy = ctx.retry ? *ctx.retry : fallback;
   upstream::ClusterStats& stats = ctx.cluster.stats();
+  GaugeHold retry_hold;  // this request's place among the cluster's retries in flight
   int last_host = -1;
   for (;;) {
     if (r.host < 0) r.host = last_host;  // the error names the last host tried, if any
@@ -257,6 +325,9 @@ rt::Task<TryResult> retry_tries(TryContext& ctx, Attempt& attempt, http::Respons
                   : 0;
       // A retry that could not start before the deadline is not worth its budget.
       if (ctx.loop.now_ms() + wait >= ctx.deadline) co_return last();
+      // circuit_breaker.max_retries: retries in flight at once (the hold lasts until this
+      // request's tries end); then the budget: retries as a share of requests.
+      if (!ctx.cluster.try_admit_retry(retry_hold)) co_return last();
       if (!ctx.cluster.retry_budget().try_withdraw(ctx.loop.now_ms())) {
         stats.retry_budget_exhausted.inc();
         co_return last();

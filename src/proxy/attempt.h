@@ -1,5 +1,7 @@
 // Attempt: one try at an upstream, as an object. In the order a try meets them: pick a host
-// (the cluster's balancer), admit it (pool limits), take a pooled connection or connect, send
+// (the cluster's balancer), admit it (circuit-breaker limits: max_requests, max_connections),
+// take a pooled connection (or wait for one in the host's pool queue, bounded by max_pending and
+// pool.queue_timeout) or connect, send
 // the head and stream the body, await the response head. It ends with a TryResult naming the
 // cause; the retry policy above decides on the next try, and on success the forwarder streams
 // the response through the attempt's codec. Counters it raises are held by guards, so no path
@@ -26,7 +28,8 @@ namespace cw::proxy {
 enum class TryCause : uint8_t {
   kOk,
   kNoHost,         // every host unavailable (down, backing off, or excluded)
-  kPoolExhausted,  // the host's pool is at max_connections
+  kPoolExhausted,  // the host's pool is at max_connections and no connection came free in time
+  kOverflow,       // a circuit-breaker limit refused the try (TryResult::limit names it)
   kConnectRefused,
   kConnectTimeout,
   kConnectFailed,        // other connect errors
@@ -58,6 +61,7 @@ struct TryResult {
   bool request_complete = false;  // the whole request went out
   bool response_started = false;  // some response bytes arrived
   std::string detail;             // e.g. the connect error's text (failures only)
+  resilience::Limit limit = resilience::Limit::kNone;  // kOverflow: the limit that refused it
   bool ok() const { return cause == TryCause::kOk; }
 };
 
@@ -113,8 +117,13 @@ class Attempt {
   void finish(bool complete);
 
  private:
-  // Picks a host and takes a pooled connection, or reserves room for a new one.
+  // Picks a host and takes a pooled connection, or reserves room for a new one. kPoolExhausted:
+  // the host's pool is full (the caller may queue).
   TryCause pick_and_checkout(const TryPlan& plan);
+  // The host's pool is full: waits in its FIFO queue for a connection or a slot, when the
+  // queue has room (max_pending) and time is left (pool.queue_timeout, the route deadline).
+  rt::Task<TryResult> wait_in_queue(bool fresh_connection);
+  TryCause overflow(resilience::Limit l);  // counts the refusal, names the limit
   rt::Task<TryResult> connect();  // into the reserved room
   void start_exchange();          // counts the request in flight, starts the codec
   TryResult client_failure(const std::error_code& ec);
@@ -129,7 +138,9 @@ class Attempt {
   std::unique_ptr<upstream::UpstreamConn> conn_;
   CodecSlot slot_;
   UpstreamCodec* codec_ = nullptr;
-  GaugeHold active_;  // the host's in-flight requests, while this try holds it
+  GaugeHold active_;    // the host's in-flight requests, while this try holds it
+  GaugeHold admitted_;  // the cluster's admitted tries (max_requests), from admission to finish
+  resilience::Limit limit_ = resilience::Limit::kNone;  // what refused the last try
 };
 
 // Runs tries until one succeeds or the retry policy stops, recording each retry's cause in the

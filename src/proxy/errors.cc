@@ -24,6 +24,7 @@ constexpr ErrorInfo kInfo[] = {
     {"no_healthy_upstream", 503, "upstream"},
     {"upstream_pool_exhausted", 503, "proxy"},
     {"fault_abort", 503, "proxy"},  // the status is the fault's own (send_error's override)
+    {"overflow", 503, "proxy"},
 };
 static_assert(sizeof(kInfo) / sizeof(kInfo[0]) == size_t(ProxyError::kCount));
 }  // namespace
@@ -77,9 +78,14 @@ void append_json_string(std::string& out, std::string_view s) {
 }
 
 std::string error_body(ProxyError e, std::string_view cluster, std::string_view upstream,
-                       std::string_view request_id, std::string_view detail) {
+                       std::string_view request_id, std::string_view detail,
+                       std::string_view fields) {
   std::string out = "{\"error\":";
   append_json_string(out, error_info(e).code);
+  if (!fields.empty()) {
+    out += ',';
+    out += fields;
+  }
   auto field = [&out](std::string_view name, std::string_view v) {
     if (v.empty()) return;
     out += ",\"";

@@ -25,8 +25,9 @@ enum class ProxyError : uint8_t {
   kUpstreamBadResponse,     // 502 malformed response
   kUpstreamTimeout,         // 504 route timeout waiting for the response
   kNoHealthyUpstream,       // 503
-  kPoolExhausted,           // 503 connection pool at max_connections
-  kFaultAbort,              // an injected abort (routes[].fault, x-causeway-fault); its status
+  kPoolExhausted,           // 503 connection pool at max_connections (and no room or time to queue)
+  kFaultAbort,              // an injected abort (routes[].fault, x-causeway-fault), with its status
+  kOverflow,                // 503 a circuit-breaker limit refused the try (the body names it)
   kCount,
 };
 
@@ -42,9 +43,11 @@ const ErrorInfo& error_info(ProxyError e);
 ProxyError error_for_parse_status(int status);
 
 // {"error":CODE,"hop":...,"cluster":...,"upstream":...,"request_id":...,"detail":...}; empty
-// fields are left out.
+// fields are left out. `fields`: more members as raw JSON (`"limit":"max_pending","value":64`),
+// placed right after the code.
 std::string error_body(ProxyError e, std::string_view cluster, std::string_view upstream,
-                       std::string_view request_id, std::string_view detail = {});
+                       std::string_view request_id, std::string_view detail = {},
+                       std::string_view fields = {});
 
 // Appends s to out as a JSON string literal (with quotes).
 void append_json_string(std::string& out, std::string_view s);

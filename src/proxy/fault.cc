@@ -129,7 +129,7 @@ rt::Task<bool> inject_faults(Exchange& ex, int64_t deadline) {
   }
   if (plan.abort_status) {
     co_await send_error(ex, ProxyError::kFaultAbort, cluster,
-                        std::string("injected by ") + std::string(source), plan.abort_status);
+                        std::string("injected by ") + std::string(source), {}, plan.abort_status);
     co_return false;
   }
   co_return true;

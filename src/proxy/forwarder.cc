@@ -61,6 +61,8 @@ ProxyError error_for(TryCause c) {
       return ProxyError::kNoHealthyUpstream;
     case TryCause::kPoolExhausted:
       return ProxyError::kPoolExhausted;
+    case TryCause::kOverflow:
+      return ProxyError::kOverflow;
     case TryCause::kConnectRefused:
       return ProxyError::kUpstreamConnectRefused;
     case TryCause::kConnectTimeout:
@@ -102,8 +104,22 @@ int64_t request_deadline(const Exchange& ex, const ForwardTransform& t, int64_t 
   return d;
 }
 
+// An overflow's members: `"limit":"max_pending","value":64,"per_worker":32` (the configured
+// cluster-wide value and the share this worker enforces).
+std::string overflow_fields(const TryResult& r, const upstream::WorkerCluster& cluster) {
+  if (r.cause != TryCause::kOverflow) return {};
+  std::string out = "\"limit\":";
+  append_json_string(out, resilience::limit_name(r.limit));
+  out += ",\"value\":";
+  out += std::to_string(cluster.limits().configured(r.limit));
+  out += ",\"per_worker\":";
+  out += std::to_string(cluster.limits().share(r.limit));
+  return out;
+}
+
 // Ends the request after the last failed try, with the error naming the hop that failed.
-rt::Task<void> answer_failure(Exchange& ex, const TryResult& r, std::string_view cluster) {
+rt::Task<void> answer_failure(Exchange& ex, const TryResult& r,
+                              const upstream::WorkerCluster& cluster) {
   if (is_client_failure(r.cause)) {
     // A half-sent request must not be taken for a whole one: the upstream connection was
     // closed with it, and the client connection's framing is lost.
@@ -113,13 +129,14 @@ rt::Task<void> answer_failure(Exchange& ex, const TryResult& r, std::string_view
   std::string_view detail = r.detail;
   if (r.cause == TryCause::kClientBodyTimeout) detail = "request body not received in time";
   if (r.cause == TryCause::kClientBadBody) detail = "malformed body";
-  co_await send_error(ex, error_for(r.cause), cluster, detail);
+  co_await send_error(ex, error_for(r.cause), cluster.snapshot().name, detail,
+                      overflow_fields(r, cluster));
 }
 
 }  // namespace
 
 rt::Task<void> send_error(Exchange& ex, ProxyError e, std::string_view cluster,
-                          std::string_view detail, int status) {
+                          std::string_view detail, std::string_view fields, int status) {
   ex.error = e;
   ex.worker.stats().errors[size_t(e)].inc();
   if (ex.status != 0) {  // the response head is already out: all we can do is close
@@ -129,7 +146,7 @@ rt::Task<void> send_error(Exchange& ex, ProxyError e, std::string_view cluster,
   const ErrorInfo& info = error_info(e);
   http::ResponseHead head;
   head.status = status ? status : info.status;
-  std::string body = error_body(e, cluster, ex.upstream, ex.request_id, detail);
+  std::string body = error_body(e, cluster, ex.upstream, ex.request_id, detail, fields);
   head.headers.add("Content-Type", "application/json");
   head.headers.add("x-causeway-error", info.code);
   head.headers.add("x-request-id", ex.request_id);
@@ -195,7 +212,7 @@ rt::Task<void> forward(Exchange& ex) {
   if (r.host >= 0) ex.upstream = cluster.host(size_t(r.host)).key;
   ex.bytes_in = body.bytes_read();
   if (!r.ok()) {
-    co_await answer_failure(ex, r, cs.name);
+    co_await answer_failure(ex, r, cluster);
     co_return;
   }
   co_await relay_response(ex, attempt, resp, body.complete());

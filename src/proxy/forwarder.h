@@ -50,8 +50,9 @@ struct Exchange {
 rt::Task<void> forward(Exchange& ex);
 
 // Sends the proxy's own JSON error response for ex (used by the forwarder and the session).
-// `status` replaces the error's own status when not 0 (an injected abort's).
+// fields: more JSON members for the body (see error_body), e.g. an overflow's limit. `status`
+// replaces the error's own status when not 0 (an injected abort's).
 rt::Task<void> send_error(Exchange& ex, ProxyError e, std::string_view cluster,
-                          std::string_view detail, int status = 0);
+                          std::string_view detail, std::string_view fields = {}, int status = 0);
 
 }  // namespace cw::proxy

@@ -43,6 +43,7 @@ std::string Spans::server_timing() const {
   std::string out;
   if (parsed_ns) add(out, "parse", parsed_ns - start_ns);
   if (routed_ns) add(out, "route", routed_ns - parsed_ns);
+  if (queue_ns) add(out, "queue", queue_ns);  // also when the wait ended in an error
   if (sent_ns) {
     add(out, "pool", pool_ns);
     add(out, "connect", connect_ns);

@@ -31,6 +31,7 @@ struct Spans {
   int64_t start_ns = 0;       // first byte of the request head seen
   int64_t parsed_ns = 0;      // head parsed
   int64_t routed_ns = 0;      // route chosen
+  int64_t queue_ns = 0;       // time queued for a connection (the host's pool was full)
   int64_t pool_ns = 0;        // time getting a connection from the pool (incl. checks)
   int64_t connect_ns = 0;     // time connecting (0 when reused)
   int64_t sent_ns = 0;        // request head written upstream
@@ -42,9 +43,10 @@ struct Spans {
   std::vector<std::string> tries;
   FaultPlan fault;            // injected faults (none on most requests)
 
-  // "parse;dur=0.01, route;dur=0.00, pool;dur=0.02, connect;dur=0.31, upstream;dur=1.20,
-  //  total;dur=1.60, retry;desc=\"connect-failure\", try;desc=\"1 127.0.0.3:9002 connect_refused\",
-  //  try;desc=\"2 127.0.0.2:9001 200\", fault;desc=\"delay\";dur=200"
+  // "parse;dur=0.01, route;dur=0.00, queue;dur=3.10, pool;dur=0.02, connect;dur=0.31,
+  //  upstream;dur=1.20, total;dur=4.70, retry;desc=\"connect-failure\",
+  //  try;desc=\"1 127.0.0.3:9002 connect_refused\", try;desc=\"2 127.0.0.2:9001 200\",
+  //  fault;desc=\"delay\";dur=200" (queue only when a try queued; tries when there were several)
   std::string server_timing() const;
 };
 

@@ -19,8 +19,10 @@ constexpr ServeConnection kServe[size_t(ListenerProtocol::kCount)] = {
 
 }  // namespace
 
-Worker::Worker(int id)
-    : id_(id), rng_(0x9e3779b97f4a7c15ull * uint64_t(id + 1) ^ uint64_t(rt::mono_ns())) {
+Worker::Worker(int id, int workers)
+    : id_(id),
+      workers_(workers),
+      rng_(0x9e3779b97f4a7c15ull * uint64_t(id + 1) ^ uint64_t(rt::mono_ns())) {
   sessions_.prev = sessions_.next = &sessions_;
 }
 
@@ -55,7 +57,7 @@ void Worker::install(std::shared_ptr<const ProxySnapshot> snap, ListenerFds fres
     }
     auto& cstats = stats_.cluster(snap->clusters[i]->name);
     gen->clusters.push_back(std::make_shared<upstream::WorkerCluster>(
-        snap->clusters[i], loop_, next_random(), prev, cstats, stats_.registry_mu));
+        snap->clusters[i], loop_, next_random(), prev, cstats, stats_.registry_mu, workers_));
   }
   for (const auto& l : snap->listeners) {
     std::vector<RouteStats*> rs;  // empty for listeners without a router (not HTTP)
@@ -111,7 +113,7 @@ bool Worker::update_cluster(std::shared_ptr<const upstream::ClusterSnapshot> clu
   auto& cstats = stats_.cluster(cluster->name);
   gen->clusters[i] = std::make_shared<upstream::WorkerCluster>(
       std::move(cluster), loop_, next_random(), gen_->clusters[i].get(), cstats,
-      stats_.registry_mu);
+      stats_.registry_mu, workers_);
   gen_ = std::move(gen);
   return true;
 }

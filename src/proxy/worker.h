@@ -53,12 +53,14 @@ using ListenerFds = std::map<std::string, rt::OwnedFd>;
 
 class Worker {
  public:
-  explicit Worker(int id);
+  // workers: how many workers serve the config (each enforces its share of cluster limits).
+  explicit Worker(int id, int workers = 1);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   int id() const { return id_; }
+  int workers() const { return workers_; }
   rt::EventLoop& loop() { return loop_; }
   WorkerStats& stats() { return stats_; }
   BufferPool& buffers() { return buffers_; }
@@ -102,6 +104,7 @@ class Worker {
   void on_accept(const std::string& key, rt::TcpStream s);
 
   int id_;
+  int workers_;
   rt::EventLoop loop_;
   std::thread thread_;
   std::shared_ptr<WorkerGeneration> gen_;

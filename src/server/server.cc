@@ -79,7 +79,7 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   if (!opened) errors.insert(errors.end(), opened.error().begin(), opened.error().end());
   if (!errors.empty()) return false;
 
-  for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<proxy::Worker>(i));
+  for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<proxy::Worker>(i, n));
   bound_ = opened->bound;
   // Checks run once per cluster here, on the control loop; their first results arrive once
   // run() starts it (until then every host serves: "unchecked").

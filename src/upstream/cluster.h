@@ -12,8 +12,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/counter.h"
 #include "config/model.h"
 #include "resilience/retry_budget.h"
+#include "resilience/cluster_limits.h"
 #include "runtime/timer_wheel.h"
 #include "upstream/conn_pool.h"
 #include "upstream/endpoint_source.h"
@@ -94,9 +96,11 @@ class WorkerCluster {
   // previous: this cluster's view in the generation being replaced (or null); per-host state
   // (pool, back-off, health, latency estimate) is carried over by key in O(n) when the key
   // still names the same address. stats: this cluster's entry in the worker's shard;
-  // registry_mu guards adding host entries (the admin thread iterates them).
+  // registry_mu guards adding host entries (the admin thread iterates them). workers: how many
+  // workers share the cluster's circuit-breaker limits (each enforces its share).
   WorkerCluster(std::shared_ptr<const ClusterSnapshot> snap, rt::EventLoop& loop, uint64_t seed,
-                WorkerCluster* previous, ClusterStats& stats, std::mutex& registry_mu);
+                WorkerCluster* previous, ClusterStats& stats, std::mutex& registry_mu,
+                int workers = 1);
   ~WorkerCluster();  // cancels armed back-off timers
   WorkerCluster(const WorkerCluster&) = delete;
   WorkerCluster& operator=(const WorkerCluster&) = delete;
@@ -123,6 +127,16 @@ class WorkerCluster {
   void set_host_health(size_t i, bool healthy);
   bool set_host_health(std::string_view key, bool healthy);
 
+  // Circuit breaker: this worker's shares of the cluster's limits. The counts they bound live in
+  // stats() (shared by every generation, so a reload neither resets nor doubles them).
+  const resilience::ClusterLimits& limits() const { return limits_; }
+  // Counts a refusal by limit `l` (causeway_breaker_rejections_total).
+  void reject(resilience::Limit l) { stats_shard_.breaker_rejections[size_t(l)].inc(); }
+  // max_retries, for the retry loop: admits one more retry in flight and holds it in `hold`
+  // (keep it through the backoff and the retry's try; release() or destruction frees it), or
+  // counts the refusal and returns false (then answer with the last try's result).
+  bool try_admit_retry(GaugeHold& hold);
+
   // The pool for a host key, shared with the next generation so connections survive reloads.
   std::shared_ptr<ConnPool> shared_pool(const std::string& key);
 
@@ -140,6 +154,7 @@ class WorkerCluster {
   rt::EventLoop& loop_;
   ClusterStats& stats_shard_;
   LoadBalancer lb_;
+  resilience::ClusterLimits limits_;
   size_t size_;
   std::unique_ptr<HostRuntime[]> hosts_;  // never resized: armed timers and `lb` stay put
   resilience::RetryBudget budget_;

@@ -8,11 +8,13 @@
 #include <string>
 
 #include "base/counter.h"
+#include "resilience/cluster_limits.h"
 
 namespace cw::upstream {
 
 struct HostCounters {
   Gauge active_requests;
+  Gauge pending;  // tries queued for a connection to this host (the pool is full)
   Counter requests;
   Counter failures;  // connect failures, resets, timeouts
   Histogram latency;
@@ -37,6 +39,14 @@ struct ClusterStats {
   Counter retry_budget_exhausted;  // retries refused by the cluster's retry budget
   Gauge open_connections;
   Gauge idle_connections;
+  // Circuit breaker (resilience/cluster_limits.h): this worker's counts checked against its share
+  // of each limit, and the refusals by limit (indexed by resilience::Limit; 0 unused).
+  Gauge active_requests;  // tries admitted (holding or opening a connection): max_requests
+  Gauge pending;          // tries queued for a pooled connection: max_pending
+  Gauge active_retries;   // retries in flight (the retry loop holds them): max_retries
+  Counter breaker_rejections[size_t(resilience::Limit::kCount)];
+  Counter queue_timeouts;  // queued tries that got no connection in time
+  Histogram queue_wait;    // time each queued try waited, whatever the outcome
   // Per host, by key. Entries are created by the owning worker under its shard's registry lock.
   std::map<std::string, std::unique_ptr<HostCounters>> hosts;
 };

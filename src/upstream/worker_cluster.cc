@@ -15,12 +15,13 @@ constexpr int64_t kDownMaxMs = 30000;
 
 WorkerCluster::WorkerCluster(std::shared_ptr<const ClusterSnapshot> snap, rt::EventLoop& loop,
                              uint64_t seed, WorkerCluster* previous, ClusterStats& stats,
-                             std::mutex& registry_mu)
+                             std::mutex& registry_mu, int workers)
     : snap_(std::move(snap)),
       loop_(loop),
       stats_shard_(stats),
       lb_(snap_->balancer ? snap_->balancer->clone(seed)
                           : LoadBalancer(snap_->policy, lb_hosts(*snap_), seed)),
+      limits_(snap_->settings.circuit_breaker.value_or(config::CircuitBreaker{}), workers),
       size_(snap_->hosts.size()),
       hosts_(new HostRuntime[size_]) {
   {
@@ -116,6 +117,16 @@ void WorkerCluster::on_backoff_end(rt::TimerNode* n) {
   HostRuntime& h = *static_cast<HostRuntime*>(n->ctx);
   h.down_until_ms = 0;
   refresh(h);
+}
+
+bool WorkerCluster::try_admit_retry(GaugeHold& hold) {
+  if (hold.held()) return true;  // this retry is already counted
+  if (!limits_.admits(resilience::Limit::kMaxRetries, stats_shard_.active_retries.get())) {
+    reject(resilience::Limit::kMaxRetries);
+    return false;
+  }
+  hold.hold(stats_shard_.active_retries);
+  return true;
 }
 
 void WorkerCluster::set_host_health(size_t i, bool healthy) {

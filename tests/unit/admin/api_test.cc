@@ -81,6 +81,46 @@ TEST(AdminApi, ClustersSumHostsAcrossWorkers) {
   EXPECT_EQ(j[1]["reuse_ratio"], 0);
 }
 
+TEST(AdminApi, ClustersShowBreakerLimitsAndThePoolQueue) {
+  using resilience::Limit;
+  Fixture f;  // two workers; the api cluster has no circuit_breaker key: the defaults apply
+  auto& api0 = *f.stats(0).clusters.at("api");
+  auto& api1 = *f.stats(1).clusters.at("api");
+  api0.pending.add(3);
+  api1.pending.add(1);
+  api0.active_requests.add(2);
+  api1.open_connections.add(5);
+  api1.active_retries.add(1);
+  api0.breaker_rejections[size_t(Limit::kMaxPending)].inc(4);
+  api1.breaker_rejections[size_t(Limit::kMaxPending)].inc(1);
+  api1.queue_timeouts.inc(2);
+  api0.queue_wait.observe_us(800);
+  f.host(0, "api", "127.0.0.1:9101").pending.add(3);
+  f.host(1, "api", "127.0.0.1:9101").pending.add(1);
+
+  json j = f.get_json("/api/v1/clusters");
+  const json& api = j[0];
+  EXPECT_EQ(api["pending_requests"], 4);
+  EXPECT_EQ(api["active_requests"], 2);
+  EXPECT_EQ(api["hosts"][0]["pending_requests"], 4);
+  EXPECT_EQ(api["hosts"][1]["pending_requests"], 0);
+  const json& cb = api["circuit_breaker"];
+  EXPECT_EQ(cb["workers"], 2);
+  EXPECT_EQ(cb["max_pending"],
+            json({{"limit", 1024}, {"per_worker", 512}, {"in_use", 4}, {"rejections", 5}}));
+  EXPECT_EQ(cb["max_connections"]["in_use"], 5);
+  EXPECT_EQ(cb["max_requests"]["in_use"], 2);
+  EXPECT_EQ(cb["max_retries"]["limit"], 3);
+  EXPECT_EQ(cb["max_retries"]["per_worker"], 2);
+  EXPECT_EQ(cb["max_retries"]["in_use"], 1);
+  const json& q = api["pool_queue"];
+  EXPECT_EQ(q["timeout_ms"], 1000);
+  EXPECT_EQ(q["pending"], 4);
+  EXPECT_EQ(q["timeouts"], 2);
+  EXPECT_EQ(q["waits"], 1);
+  EXPECT_DOUBLE_EQ(q["wait_ms"]["p50"].get<double>(), 0.75);
+}
+
 TEST(AdminApi, Listeners) {
   Fixture f;
   json j = f.get_json("/api/v1/listeners");
@@ -158,6 +198,7 @@ TEST(AdminApi, Config) {
   EXPECT_EQ(c["pool"]["max_connections"], 10);
   EXPECT_EQ(c["pool"]["max_idle"], 5);
   EXPECT_EQ(c["pool"]["idle_timeout"], "1m30s");
+  EXPECT_EQ(c["pool"]["queue_timeout"], "1s");  // the default
   EXPECT_TRUE(j["unapplied_keys"].is_array());
 }
 

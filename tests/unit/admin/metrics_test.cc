@@ -137,6 +137,44 @@ TEST(Metrics, SumsShardsAcrossWorkers) {
              "causeway_upstream_host_requests_total{cluster=\"web\",host=\"127.0.0.1:9001\"} 0\n"));
 }
 
+TEST(Metrics, BreakerRejectionsQueueWaitAndPending) {
+  using resilience::Limit;
+  Fixture f;
+  auto& api0 = *f.stats(0).clusters.at("api");
+  auto& api1 = *f.stats(1).clusters.at("api");
+  api0.breaker_rejections[size_t(Limit::kMaxPending)].inc(3);
+  api1.breaker_rejections[size_t(Limit::kMaxPending)].inc(2);
+  api1.breaker_rejections[size_t(Limit::kMaxConnections)].inc(1);
+  api0.pending.add(2);
+  api1.active_requests.add(7);
+  api0.queue_timeouts.inc(1);
+  api0.queue_wait.observe_us(3'000);  // in (2.5, 5] ms
+  api1.queue_wait.observe_us(40'000);
+  f.host(1, "api", "127.0.0.1:9102").pending.add(2);
+  const std::string m = f.get("/metrics").body;
+  expect_well_formed(m);
+  EXPECT_THAT(m, HasSubstr("# TYPE causeway_breaker_rejections_total counter\n"));
+  EXPECT_THAT(m, HasSubstr("causeway_breaker_rejections_total{cluster=\"api\","
+                           "limit=\"max_pending\"} 5\n"));
+  EXPECT_THAT(m, HasSubstr("causeway_breaker_rejections_total{cluster=\"api\","
+                           "limit=\"max_connections\"} 1\n"));
+  EXPECT_THAT(m, HasSubstr("causeway_breaker_rejections_total{cluster=\"web\","
+                           "limit=\"max_requests\"} 0\n"));
+  EXPECT_THAT(m, HasSubstr("causeway_upstream_pending_requests{cluster=\"api\"} 2\n"));
+  EXPECT_THAT(m, HasSubstr("causeway_upstream_active_requests{cluster=\"api\"} 7\n"));
+  EXPECT_THAT(m, HasSubstr("causeway_upstream_active_retries{cluster=\"api\"} 0\n"));
+  EXPECT_THAT(m, HasSubstr("causeway_pool_queue_timeouts_total{cluster=\"api\"} 1\n"));
+  EXPECT_THAT(m, HasSubstr("# TYPE causeway_pool_queue_wait_seconds histogram\n"));
+  EXPECT_THAT(m, HasSubstr("causeway_pool_queue_wait_seconds_bucket{cluster=\"api\","
+                           "le=\"0.005\"} 1\n"));
+  EXPECT_THAT(m, HasSubstr("causeway_pool_queue_wait_seconds_bucket{cluster=\"api\","
+                           "le=\"+Inf\"} 2\n"));
+  EXPECT_THAT(m, HasSubstr("causeway_pool_queue_wait_seconds_count{cluster=\"api\"} 2\n"));
+  EXPECT_THAT(m, HasSubstr("causeway_pool_queue_wait_seconds_sum{cluster=\"api\"} 0.043\n"));
+  EXPECT_THAT(m, HasSubstr("causeway_upstream_host_pending_requests{cluster=\"api\","
+                           "host=\"127.0.0.1:9102\"} 2\n"));
+}
+
 TEST(Metrics, EveryFamilyHasHelpAndType) {
   Fixture f;
   const std::string m = f.get("/metrics").body;

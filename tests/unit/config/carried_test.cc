@@ -63,9 +63,8 @@ TEST(Carried, ResilienceDefaults) {
   EXPECT_EQ(web.retry_budget->percent, 20.0);
   EXPECT_EQ(web.retry_budget->min_per_second, 10u);
   EXPECT_EQ(c->unapplied_keys,
-            (std::vector<std::string>{"clusters[0].outlier_detection",
-                                      "clusters[0].circuit_breaker"}))
-      << "health_check and retry_budget are applied";
+            (std::vector<std::string>{"clusters[0].outlier_detection"}))
+      << "health_check, circuit_breaker and retry_budget are applied";
 }
 
 TEST(Carried, ResilienceExplicitValues) {

@@ -194,6 +194,14 @@ TEST(LoadErrors, UnknownKeyInPool) {
                       "unknown key 'max_connection' (did you mean 'max_connections'?)");
 }
 
+TEST(LoadErrors, PoolQueueTimeoutNeedsAUnit) {
+  EXPECT_CONFIG_ERROR(with_cluster("  - name: web\n"
+                                   "    endpoints: [127.0.0.1:9001]\n"
+                                   "    pool: { queue_timeout: 500 }\n"),
+                      10, 28, "clusters[0].pool.queue_timeout",
+                      "duration '500' needs a unit (did you mean 500ms?)");
+}
+
 TEST(LoadErrors, UnknownKeyInAcceptedButUnappliedMaps) {
   EXPECT_CONFIG_ERROR(with_cluster("  - name: web\n"
                                    "    endpoints: [127.0.0.1:9001]\n"

@@ -106,11 +106,12 @@ TEST(LoadConfig, SpecExampleLoads) {
   EXPECT_EQ(cl.pool.max_connections, 1024u);
   EXPECT_EQ(cl.pool.max_idle, 64u);
   EXPECT_EQ(cl.pool.idle_timeout, milliseconds(60'000));
+  EXPECT_EQ(cl.pool.queue_timeout, milliseconds(1000));  // the default
 
   // Accepted, validated, but not acted on by this version.
   EXPECT_EQ(c->unapplied_keys,
             (std::vector<std::string>{"registry", "dns", "clusters[0].outlier_detection",
-                                      "clusters[0].circuit_breaker", "listeners[0].tls"}));
+                                      "listeners[0].tls"}));
 }
 
 TEST(LoadConfig, ExampleFileLoads) {
@@ -218,7 +219,7 @@ clusters:
       - localhost:9101
       - { address: "[::1]:9102", weight: 5 }
     connect_timeout: 500ms
-    pool: { max_connections: 10, max_idle: 0, idle_timeout: 10s }
+    pool: { max_connections: 10, max_idle: 0, idle_timeout: 10s, queue_timeout: 0s }
 )");
   ASSERT_TRUE(c);
   EXPECT_EQ(c->workers, 4);
@@ -279,6 +280,7 @@ clusters:
   EXPECT_EQ(cl.connect_timeout, milliseconds(500));
   EXPECT_EQ(cl.pool.max_connections, 10u);
   EXPECT_EQ(cl.pool.max_idle, 0u);
+  EXPECT_EQ(cl.pool.queue_timeout, milliseconds(0));  // 0 = no queue: a full pool answers 503
 }
 
 TEST(LoadConfig, WorkersAutoIsZero) {
