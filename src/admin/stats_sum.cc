@@ -1,6 +1,7 @@
 // Summing stats shards across workers. Thread contract: see stats_sum.h.
 #include "admin/stats_sum.h"
 
+#include <algorithm>
 #include <mutex>
 
 namespace cw::admin {
@@ -55,6 +56,8 @@ void add_cluster(ClusterSum& s, const upstream::ClusterStats& c) {
   s.reused_conn_resends += c.reused_conn_resends.get();
   s.open_connections += c.open_connections.get();
   s.idle_connections += c.idle_connections.get();
+  s.panic_workers += c.panic.get();
+  s.panics += c.panics.get();
   for (const auto& [key, h] : c.hosts) {
     if (!h) continue;
     HostSum& hs = s.hosts[key];
@@ -62,6 +65,13 @@ void add_cluster(ClusterSum& s, const upstream::ClusterStats& c) {
     hs.requests += h->requests.get();
     hs.failures += h->failures.get();
     hs.latency.add(h->latency);
+    hs.ejected_workers += h->ejected.get();
+    hs.ejected_until_wall_ms = std::max(hs.ejected_until_wall_ms, h->ejected_until_wall_ms.get());
+    hs.times_ejected = std::max(hs.times_ejected, h->times_ejected.get());
+    const int64_t b = h->breaker_state.get();
+    if (b >= 0 && b < 3) ++hs.breaker[b];
+    for (size_t r = 0; r < 4; ++r) hs.ejections[r] += h->ejections[r].get();
+    hs.breaker_opens += h->breaker_opens.get();
   }
 }
 

@@ -109,6 +109,9 @@ class Attempt {
   void start_exchange();          // counts the request in flight, starts the codec
   TryResult client_failure(const std::error_code& ec);
   int64_t body_deadline() const;
+  // Reports the try's outcome to the cluster (outlier detection, host breaker) once per picked
+  // host: the response status when r is ok, else its cause. Returns r.
+  TryResult settle(TryResult r, int status = 0);
 
   TryContext& ctx_;
   int host_ = -1;
@@ -118,6 +121,7 @@ class Attempt {
   CodecSlot slot_;
   UpstreamCodec* codec_ = nullptr;
   GaugeHold active_;  // the host's in-flight requests, while this try holds it
+  bool outcome_due_ = false;  // a host was picked and its outcome not yet reported
 };
 
 // Runs tries until one succeeds or the retry policy stops, recording each retry's cause in the

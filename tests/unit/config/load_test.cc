@@ -110,7 +110,6 @@ TEST(LoadConfig, SpecExampleLoads) {
   // Accepted, validated, but not acted on by this version.
   EXPECT_EQ(c->unapplied_keys,
             (std::vector<std::string>{"registry", "dns", "clusters[0].health_check",
-                                      "clusters[0].outlier_detection",
                                       "clusters[0].circuit_breaker", "clusters[0].retry_budget",
                                       "listeners[0].tls", "listeners[0].routes[0].fault"}));
 }
