@@ -273,6 +273,7 @@ void WorkerCluster::on_try_outcome(size_t i, resilience::Outcome o) {
   if (i >= size_) return;
   HostRuntime& h = hosts_[i];
   const int64_t now = loop_.now_ms();
+  const resilience::BreakerState was = h.breaker.state();
   switch (o) {
     case resilience::Outcome::kNeutral:
       h.breaker.on_neutral();
@@ -288,7 +289,7 @@ void WorkerCluster::on_try_outcome(size_t i, resilience::Outcome o) {
       }
       break;
   }
-  publish_breaker(h);
+  if (h.breaker.state() != was) publish_breaker(h);  // the common try changes nothing
   const resilience::EjectReason r = outlier_.on_outcome(i, o, now);
   if (r != resilience::EjectReason::kNone) eject(i, r);
   if (o != resilience::Outcome::kNeutral && outlier_.settings().enabled &&

@@ -1,6 +1,7 @@
 """Passive outlier detection, the per-host breaker and panic mode against real `causeway echo`
 upstreams: an upstream answering 503 half the time is ejected (shown in /api/v1/clusters and
-/metrics) and then receives next to nothing; max_ejection_percent keeps a second bad host in;
+/metrics) and then receives next to nothing; so is one that times out, and one whose success
+rate is an outlier; max_ejection_percent keeps a second bad host in;
 with every host failing, panic mode spreads load over all of them instead of answering
 no_healthy_upstream. One worker, so one detector sees every request (detection is per worker)."""
 import http.client
@@ -10,11 +11,13 @@ from collections import Counter
 from conftest import parse_metrics, wait_for
 
 
-def config(backends, outlier="", breaker=""):
+def config(backends, outlier="", breaker="", route=""):
     lines = ["workers: 1", "admin: { listen: 127.0.0.1:{admin} }", "listeners:",
              "  - name: edge", "    listen: 127.0.0.1:{port}", "    routes:",
-             "      - match: { path_prefix: / }", "        cluster: web",
-             "clusters:", "  - name: web", "    endpoints:"]
+             "      - match: { path_prefix: / }", "        cluster: web"]
+    if route:
+        lines.append(f"        {route}")
+    lines += ["clusters:", "  - name: web", "    endpoints:"]
     lines += [f"      - {b.addr}" for b in backends]
     if outlier:
         lines.append(f"    outlier_detection: {outlier}")
@@ -101,6 +104,46 @@ def test_a_host_failing_half_its_requests_is_ejected(echo_factory, proxy_factory
     assert before["bad"] >= 5, before
     assert share_after < 0.02, after
     assert after["g0"] > 100 and after["g1"] > 100, after
+
+
+def test_a_host_that_times_out_is_ejected(echo_factory, proxy_factory):
+    """A hung host (no answer before the route timeout) is a gateway failure: five in a row
+    eject it, and then the clients stop waiting on it."""
+    good = [echo_factory("web", f"g{i}") for i in range(2)]
+    slow = echo_factory("web", "slow", extra=["--hang-rate", "1.0"])
+    p = proxy_factory(config(good + [slow], route="timeout: 200ms"))
+    c = Client(p.port)
+    first, errs = c.send(30)  # round robin: every third request waits out the timeout
+    assert errs["upstream_timeout"] == 5, (first, errs)
+    h = hosts(p)[slow.addr]
+    assert h["outlier"]["ejected"], h
+    assert h["outlier"]["ejections"]["consecutive_gateway_failure"] == 1, h
+    after, errs = c.send(100)
+    c.close()
+    assert not errs and set(after) == {"g0", "g1"}, (after, errs)
+
+
+def test_a_host_with_a_low_success_rate_is_ejected(echo_factory, proxy_factory):
+    """Success-rate detection alone (the consecutive detectors and the breaker off): among five
+    hosts with enough volume in one interval, the one failing a third of its requests is below
+    mean - 1.9 stdev (with four perfect peers it sits at exactly mean - 2 stdev)."""
+    good = [echo_factory("web", f"g{i}") for i in range(4)]
+    bad = echo_factory("web", "bad", extra=["--error-rate", "0.3"])
+    p = proxy_factory(config(
+        good + [bad],
+        outlier="{ consecutive_5xx: 0, consecutive_gateway_failure: 0, interval: 1s,"
+                " success_rate_request_volume: 20 }",
+        breaker="{ host: { consecutive_failures: 0 } }"))
+    c = Client(p.port)
+
+    def ejected():
+        c.send(50)
+        return hosts(p)[bad.addr]["outlier"]["ejected"]
+
+    wait_for(ejected, 30, lambda: f"not ejected: {hosts(p)[bad.addr]['outlier']}")
+    c.close()
+    assert ejections(p, bad.addr, "success_rate") == 1
+    assert not any(hosts(p)[g.addr]["outlier"]["ejected"] for g in good)
 
 
 def test_max_ejection_percent_keeps_the_second_bad_host_in(echo_factory, proxy_factory):
