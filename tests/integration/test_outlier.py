@@ -3,7 +3,8 @@ upstreams: an upstream answering 503 half the time is ejected (shown in /api/v1/
 /metrics) and then receives next to nothing; so is one that times out, and one whose success
 rate is an outlier; max_ejection_percent keeps a second bad host in;
 with every host failing, panic mode spreads load over all of them instead of answering
-no_healthy_upstream. One worker, so one detector sees every request (detection is per worker)."""
+no_healthy_upstream; a host added by a reload ramps up (slow start). One worker, so one detector
+sees every request (detection is per worker)."""
 import http.client
 import json
 from collections import Counter
@@ -209,3 +210,24 @@ def test_disabled_outlier_detection_ejects_nothing(echo_factory, proxy_factory):
     assert not errs and seen["bad0"] == 50 and seen["bad1"] == 50, (seen, errs)
     assert not any(h["outlier"]["ejected"] for h in hosts(p).values())
     assert all(h["breaker"]["state"] == "closed" for h in hosts(p).values())
+
+
+def test_slow_start_ramps_a_host_added_by_a_reload(echo_factory, proxy_factory):
+    """A host added by a reload starts at 10% of its share (slow_start), not a full third."""
+    old = [echo_factory("web", f"o{i}") for i in range(2)]
+    new = echo_factory("web", "new")
+    extra = "    slow_start: { window: 60s, min_weight_percent: 10 }\n"
+    p = proxy_factory(config(old) + extra)
+    c = Client(p.port)
+    seen, errs = c.send(30)
+    assert not errs and set(seen) == {"o0", "o1"}, (seen, errs)
+    p.write(config(old + [new]) + extra)
+    status, body = p.reload_api()
+    assert status == 200, body
+    seen, errs = c.send(600)
+    c.close()
+    assert not errs, errs
+    print(f"after the reload: {dict(seen)}")
+    # A full share would be ~200 of 600 (as it is without slow_start); at 10-11% weight, round
+    # robin gives it ~6% of picks (a skipped turn goes to the next host in the cycle).
+    assert 0 < seen["new"] < 60, seen
