@@ -2,6 +2,9 @@
 #include "admin/api.h"
 
 #include "admin/reply.h"
+#include "resilience/host_breaker.h"
+#include "resilience/outlier.h"
+#include "runtime/clock.h"
 
 namespace cw::admin {
 namespace {
@@ -18,6 +21,34 @@ Json latency_json(const LatencySum& l) {
   return j;
 }
 
+// Outlier ejection as the workers see it: each worker ejects on its own traffic, so a host
+// may be ejected by some workers and not others.
+Json ejection_json(const HostSum& s) {
+  Json by_reason = Json::object();
+  for (size_t r = 1; r < resilience::kEjectReasons; ++r)
+    by_reason[resilience::eject_reason_name(resilience::EjectReason(r))] = s.ejections[r];
+  const int64_t left = s.ejected_workers > 0 ? s.ejected_until_wall_ms - rt::wall_ms() : 0;
+  Json j = {{"ejected", s.ejected_workers > 0},
+            {"ejected_workers", s.ejected_workers},
+            {"remaining_ms", std::max<int64_t>(left, 0)},
+            {"times_ejected", s.times_ejected},
+            {"ejections", std::move(by_reason)}};
+  j["until_unix_ms"] = s.ejected_workers > 0 ? Json(s.ejected_until_wall_ms) : Json(nullptr);
+  return j;
+}
+
+// The worst state any worker's breaker is in, with the count per state.
+Json breaker_json(const HostSum& s) {
+  using resilience::BreakerState;
+  const BreakerState worst = s.breaker[1] > 0   ? BreakerState::kOpen
+                             : s.breaker[2] > 0 ? BreakerState::kHalfOpen
+                                                : BreakerState::kClosed;
+  return {
+      {"state", resilience::breaker_state_name(worst)},
+      {"workers", {{"closed", s.breaker[0]}, {"open", s.breaker[1]}, {"half_open", s.breaker[2]}}},
+      {"opens", s.breaker_opens}};
+}
+
 Json host_json(const upstream::Host& h, const HostSum* s) {
   static const HostSum kNone;
   if (!s) s = &kNone;
@@ -28,7 +59,9 @@ Json host_json(const upstream::Host& h, const HostSum* s) {
           {"pending_requests", s->pending},
           {"requests", s->requests},
           {"failures", s->failures},
-          {"latency_ms", latency_json(s->latency)}};
+          {"latency_ms", latency_json(s->latency)},
+          {"outlier", ejection_json(*s)},
+          {"breaker", breaker_json(*s)}};
 }
 
 // Each limit: the configured cluster-wide value, the share each worker enforces, what is in use
@@ -111,7 +144,8 @@ Json clusters_json(const proxy::ProxySnapshot& snap, const StatsSum& stats,
                    {"active_requests", sum.active_requests},
                    {"pending_requests", sum.pending},
                    {"circuit_breaker", breaker_json(cs->settings, sum, stats.workers)},
-                   {"pool_queue", queue_json(cs->settings, sum)}});
+                   {"pool_queue", queue_json(cs->settings, sum)},
+                   {"panic", {{"workers", sum.panic_workers}, {"entered", sum.panics}}}});
   }
   return out;
 }

@@ -146,6 +146,31 @@ Json listener_to_json(const config::Listener& l) {
           {"routes", std::move(routes)}};
 }
 
+// Outlier detection, the per-host breaker, panic mode and slow start, with their defaults.
+static void resilience_to_json(const config::Cluster& c, Json& j) {
+  const config::OutlierDetection o = c.outlier_detection.value_or(config::OutlierDetection{});
+  j["outlier_detection"] = {{"enabled", o.enabled},
+                            {"consecutive_5xx", o.consecutive_5xx},
+                            {"consecutive_gateway_failure", o.consecutive_gateway_failure},
+                            {"base_ejection_time", format_duration(o.base_ejection_time)},
+                            {"max_ejection_time", format_duration(o.max_ejection_time)},
+                            {"max_ejection_percent", o.max_ejection_percent},
+                            {"interval", format_duration(o.interval)},
+                            {"success_rate_minimum_hosts", o.success_rate_minimum_hosts},
+                            {"success_rate_request_volume", o.success_rate_request_volume},
+                            {"success_rate_stdev_factor", o.success_rate_stdev_factor}};
+  const config::HostCircuitBreaker b =
+      c.circuit_breaker ? c.circuit_breaker->host : config::HostCircuitBreaker{};
+  j["circuit_breaker"]["host"] = {{"consecutive_failures", b.consecutive_failures},
+                                  {"open_time", format_duration(b.open_time)},
+                                  {"half_open_requests", b.half_open_requests}};
+  j["panic_threshold"] = c.panic_threshold;
+  if (c.slow_start) {
+    j["slow_start"] = {{"window", format_duration(c.slow_start->window)},
+                       {"min_weight_percent", c.slow_start->min_weight_percent}};
+  }
+}
+
 Json cluster_to_json(const config::Cluster& c) {
   Json eps = Json::array();
   for (const auto& e : c.endpoints)
@@ -184,7 +209,10 @@ Json config_to_json(const config::Config& c) {
   for (const auto& l : c.listeners) ls.push_back(listener_to_json(l));
   j["listeners"] = std::move(ls);
   Json cs = Json::array();
-  for (const auto& cl : c.clusters) cs.push_back(cluster_to_json(cl));
+  for (const auto& cl : c.clusters) {
+    cs.push_back(cluster_to_json(cl));
+    resilience_to_json(cl, cs.back());
+  }
   j["clusters"] = std::move(cs);
   j["unapplied_keys"] = c.unapplied_keys;
   return j;

@@ -9,6 +9,8 @@
 #include <tuple>
 #include <utility>
 
+#include "resilience/outlier.h"
+
 namespace cw::admin {
 namespace {
 
@@ -191,6 +193,35 @@ void breaker_metrics(Writer& w, const StatsSum& s) {
   }
 }
 
+// Outlier ejections, host breakers and panic mode (per worker, summed).
+void resilience_metrics(Writer& w, const StatsSum& s) {
+  w.family("outlier_ejections_total", "counter",
+           "Hosts ejected by outlier detection, by reason (each worker judges its own traffic).");
+  for (const auto& [name, c] : s.clusters) {
+    for (const auto& [host, h] : c.hosts) {
+      for (size_t r = 1; r < resilience::kEjectReasons; ++r) {
+        w.sample("outlier_ejections_total",
+                 {{"cluster", name},
+                  {"host", host},
+                  {"reason", resilience::eject_reason_name(resilience::EjectReason(r))}},
+                 h.ejections[r]);
+      }
+    }
+  }
+  w.family("host_breaker_opens_total", "counter", "Times a per-host circuit breaker opened.");
+  for (const auto& [name, c] : s.clusters) {
+    for (const auto& [host, h] : c.hosts) {
+      w.sample("host_breaker_opens_total", {{"cluster", name}, {"host", host}}, h.breaker_opens);
+    }
+  }
+  w.family("panic_total", "counter", "Times a worker's view of a cluster entered panic mode.");
+  for (const auto& [name, c] : s.clusters) w.sample("panic_total", {{"cluster", name}}, c.panics);
+  w.family("upstream_panic", "gauge", "Workers whose view of the cluster is in panic mode now.");
+  for (const auto& [name, c] : s.clusters) {
+    w.sample_i("upstream_panic", {{"cluster", name}}, c.panic_workers);
+  }
+}
+
 }  // namespace
 
 std::string escape_label_value(std::string_view v) {
@@ -360,6 +391,7 @@ std::string render_metrics(const StatsSum& s, const MetricsInfo& info) {
     }
   }
   if (info.health) health_metrics(w, *info.health);
+  resilience_metrics(w, s);
   return out;
 }
 

@@ -2,6 +2,7 @@
 #include "admin/stats_sum.h"
 
 #include <iterator>
+#include <algorithm>
 #include <mutex>
 
 namespace cw::admin {
@@ -65,6 +66,8 @@ void add_cluster(ClusterSum& s, const upstream::ClusterStats& c) {
     s.breaker_rejections[i] += c.breaker_rejections[i].get();
   s.queue_timeouts += c.queue_timeouts.get();
   s.queue_wait.add(c.queue_wait);
+  s.panic_workers += c.panic.get();
+  s.panics += c.panics.get();
   for (const auto& [key, h] : c.hosts) {
     if (!h) continue;
     HostSum& hs = s.hosts[key];
@@ -73,6 +76,13 @@ void add_cluster(ClusterSum& s, const upstream::ClusterStats& c) {
     hs.requests += h->requests.get();
     hs.failures += h->failures.get();
     hs.latency.add(h->latency);
+    hs.ejected_workers += h->ejected.get();
+    hs.ejected_until_wall_ms = std::max(hs.ejected_until_wall_ms, h->ejected_until_wall_ms.get());
+    hs.times_ejected = std::max(hs.times_ejected, h->times_ejected.get());
+    const int64_t b = h->breaker_state.get();
+    if (b >= 0 && b < 3) ++hs.breaker[b];
+    for (size_t r = 0; r < 4; ++r) hs.ejections[r] += h->ejections[r].get();
+    hs.breaker_opens += h->breaker_opens.get();
   }
 }
 

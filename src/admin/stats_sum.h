@@ -44,6 +44,13 @@ struct HostSum {
   uint64_t requests = 0;
   uint64_t failures = 0;
   LatencySum latency;
+  // Outlier detection and the host breaker, over workers (each judges its own traffic).
+  int64_t ejected_workers = 0;        // workers that have the host ejected now
+  int64_t ejected_until_wall_ms = 0;  // the latest end of those ejections
+  int64_t times_ejected = 0;          // the largest back-off multiplier
+  int64_t breaker[3] = {};            // workers whose breaker is closed / open / half_open
+  uint64_t ejections[4] = {};         // by resilience::EjectReason (index 0 unused)
+  uint64_t breaker_opens = 0;
 };
 
 struct ClusterSum {
@@ -68,6 +75,8 @@ struct ClusterSum {
   uint64_t breaker_rejections[size_t(resilience::Limit::kCount)] = {};
   uint64_t queue_timeouts = 0;
   LatencySum queue_wait;
+  int64_t panic_workers = 0;  // workers whose view of the cluster is in panic mode now
+  uint64_t panics = 0;        // times a worker entered panic mode
   std::map<std::string, HostSum> hosts;  // by host key
 
   // reuses / (reuses + connects); 0 when neither happened.

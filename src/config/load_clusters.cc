@@ -7,10 +7,11 @@
 namespace cw::config::detail {
 
 void Loader::cluster(const Node& n, const std::string& path, Cluster& c) {
-  const Map m = open_map(
-      n, path,
-      {"name", "discovery", "service", "hostname", "endpoints", "lb", "hash_on", "connect_timeout",
-       "protocol", "pool", "health_check", "outlier_detection", "circuit_breaker", "retry_budget"});
+  const Map m =
+      open_map(n, path,
+               {"name", "discovery", "service", "hostname", "endpoints", "lb", "hash_on",
+                "connect_timeout", "protocol", "pool", "health_check", "outlier_detection",
+                "circuit_breaker", "retry_budget", "panic_threshold", "slow_start"});
   cluster_name_sites_.push_back(Site{YAML::Mark::null_mark(), ""});
   if (!m.ok) return;
   if (const Entry* e = need(m, "name")) {
@@ -72,6 +73,9 @@ void Loader::cluster(const Node& n, const std::string& path, Cluster& c) {
     outlier_detection(*e, c.outlier_detection.emplace());
   if (const Entry* e = m.find("circuit_breaker")) circuit_breaker(*e, c.circuit_breaker.emplace());
   if (const Entry* e = m.find("retry_budget")) retry_budget(*e, c.retry_budget.emplace());
+  if (const Entry* e = m.find("panic_threshold"))
+    set(c.panic_threshold, percent(e->value, e->path));
+  if (const Entry* e = m.find("slow_start")) slow_start(*e, c.slow_start.emplace());
 }
 
 void Loader::endpoints(const Entry& e, bool static_discovery, Cluster& c) {
@@ -250,28 +254,41 @@ void Loader::expected_statuses(const Entry& e, HealthCheck& h) {
 }
 
 void Loader::outlier_detection(const Entry& e, OutlierDetection& o) {
-  const Map m = open_map(e.value, e.path,
-                         {"consecutive_5xx", "consecutive_gateway_failure", "base_ejection_time",
-                          "max_ejection_percent"});
+  const Map m = open_map(
+      e.value, e.path,
+      {"enabled", "consecutive_5xx", "consecutive_gateway_failure", "base_ejection_time",
+       "max_ejection_percent", "max_ejection_time", "interval", "success_rate_minimum_hosts",
+       "success_rate_request_volume", "success_rate_stdev_factor"});
   if (!m.ok) return;
-  unapplied_.push_back(e.path);
-  if (const Entry* x = m.find("consecutive_5xx")) {
-    set(o.consecutive_5xx, std::optional<uint32_t>(integer(x->value, x->path, 0, 1'000'000)));
+  if (const Entry* x = m.find("enabled")) set(o.enabled, boolean(x->value, x->path));
+  for (auto [key, field] :
+       {std::pair<std::string_view, uint32_t*>{"consecutive_5xx", &o.consecutive_5xx},
+        {"consecutive_gateway_failure", &o.consecutive_gateway_failure},
+        {"success_rate_minimum_hosts", &o.success_rate_minimum_hosts},
+        {"success_rate_request_volume", &o.success_rate_request_volume}}) {
+    if (const Entry* x = m.find(key)) {
+      set(*field, std::optional<uint32_t>(integer(x->value, x->path, 0, 1'000'000)));
+    }
   }
-  if (const Entry* x = m.find("consecutive_gateway_failure")) {
-    set(o.consecutive_gateway_failure,
-        std::optional<uint32_t>(integer(x->value, x->path, 0, 1'000'000)));
+  for (auto [key, field] :
+       {std::pair<std::string_view, Duration*>{"base_ejection_time", &o.base_ejection_time},
+        {"max_ejection_time", &o.max_ejection_time},
+        {"interval", &o.interval}}) {
+    if (const Entry* x = m.find(key)) set(*field, duration(x->value, x->path));
   }
-  if (const Entry* x = m.find("base_ejection_time"))
-    set(o.base_ejection_time, duration(x->value, x->path));
   if (const Entry* x = m.find("max_ejection_percent"))
     set(o.max_ejection_percent, percent(x->value, x->path));
+  if (const Entry* x = m.find("success_rate_stdev_factor")) {
+    set(o.success_rate_stdev_factor,
+        decimal(x->value, x->path, 100, "a factor between 0 and 100, e.g. 1.9 (0 = off)"));
+  }
 }
 
 void Loader::circuit_breaker(const Entry& e, CircuitBreaker& b) {
-  const Map m =
-      open_map(e.value, e.path, {"max_connections", "max_pending", "max_requests", "max_retries"});
+  const Map m = open_map(e.value, e.path,
+                         {"max_connections", "max_pending", "max_requests", "max_retries", "host"});
   if (!m.ok) return;
+  if (const Entry* x = m.find("host")) host_circuit_breaker(*x, b.host);
   for (auto [key, field] :
        {std::pair<std::string_view, uint32_t*>{"max_connections", &b.max_connections},
         {"max_pending", &b.max_pending},
@@ -281,6 +298,27 @@ void Loader::circuit_breaker(const Entry& e, CircuitBreaker& b) {
       set(*field, std::optional<uint32_t>(integer(x->value, x->path, 0, 1'000'000'000)));
     }
   }
+}
+
+void Loader::host_circuit_breaker(const Entry& e, HostCircuitBreaker& b) {
+  const Map m =
+      open_map(e.value, e.path, {"consecutive_failures", "open_time", "half_open_requests"});
+  if (!m.ok) return;
+  if (const Entry* x = m.find("consecutive_failures")) {
+    set(b.consecutive_failures, std::optional<uint32_t>(integer(x->value, x->path, 0, 1'000'000)));
+  }
+  if (const Entry* x = m.find("open_time")) set(b.open_time, duration(x->value, x->path));
+  if (const Entry* x = m.find("half_open_requests")) {
+    set(b.half_open_requests, std::optional<uint32_t>(integer(x->value, x->path, 1, 1'000'000)));
+  }
+}
+
+void Loader::slow_start(const Entry& e, SlowStart& s) {
+  const Map m = open_map(e.value, e.path, {"window", "min_weight_percent"});
+  if (!m.ok) return;
+  if (const Entry* x = m.find("window")) set(s.window, duration(x->value, x->path));
+  if (const Entry* x = m.find("min_weight_percent"))
+    set(s.min_weight_percent, percent(x->value, x->path));
 }
 
 void Loader::retry_budget(const Entry& e, RetryBudget& b) {

@@ -74,7 +74,12 @@ std::optional<int64_t> Loader::integer(const Node& n, const std::string& path, i
 }
 
 std::optional<double> Loader::percent(const Node& n, const std::string& path) {
-  auto s = scalar(n, path, "a percentage between 0 and 100");
+  return decimal(n, path, 100, "a percentage between 0 and 100");
+}
+
+std::optional<double> Loader::decimal(const Node& n, const std::string& path, double max,
+                                      std::string_view what) {
+  auto s = scalar(n, path, what);
   if (!s) return std::nullopt;
   // Digits with an optional fraction: "10", "0.5".
   const size_t dot = s->find('.');
@@ -82,13 +87,13 @@ std::optional<double> Loader::percent(const Node& n, const std::string& path) {
                                ? all_digits(*s)
                                : all_digits(s->substr(0, dot)) && all_digits(s->substr(dot + 1));
   if (!well_formed || s->size() > 12) {
-    expected(n, path, "a percentage between 0 and 100");
+    expected(n, path, what);
     return std::nullopt;
   }
   double v = 0;
   std::from_chars(s->data(), s->data() + s->size(), v);
-  if (v > 100) {
-    error(n, path, *s + " is out of range (expected a percentage between 0 and 100)");
+  if (v > max) {
+    error(n, path, *s + " is out of range (expected " + std::string(what) + ")");
     return std::nullopt;
   }
   return v;

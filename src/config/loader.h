@@ -152,6 +152,9 @@ class Loader {
   std::optional<std::string> name(const Node& n, const std::string& path);
   std::optional<int64_t> integer(const Node& n, const std::string& path, int64_t min, int64_t max);
   std::optional<double> percent(const Node& n, const std::string& path);
+  // A non-negative decimal ("1.9") up to max; `what` names it in errors.
+  std::optional<double> decimal(const Node& n, const std::string& path, double max,
+                                std::string_view what);
   std::optional<bool> boolean(const Node& n, const std::string& path);
   std::optional<Duration> duration(const Node& n, const std::string& path, bool allow_zero = false);
   std::optional<uint64_t> size(const Node& n, const std::string& path, uint64_t min, uint64_t max);
@@ -194,6 +197,8 @@ class Loader {
   void expected_statuses(const Entry& e, HealthCheck& h);
   void outlier_detection(const Entry& e, OutlierDetection& o);
   void circuit_breaker(const Entry& e, CircuitBreaker& b);
+  void host_circuit_breaker(const Entry& e, HostCircuitBreaker& b);
+  void slow_start(const Entry& e, SlowStart& s);
   void retry_budget(const Entry& e, RetryBudget& b);
 
   // --- across sections, after the walk (cross_check.cc)

@@ -177,12 +177,32 @@ struct HealthCheck {
   friend bool operator==(const HealthCheck&, const HealthCheck&) = default;
 };
 
-// clusters[].outlier_detection: passive ejection from real traffic.
+// clusters[].outlier_detection: passive ejection from real traffic, per worker. On with these
+// defaults when the key is absent; `enabled: false` turns it off.
 struct OutlierDetection {
+  bool enabled = true;
   uint32_t consecutive_5xx = 5;            // 0 = this detector off
   uint32_t consecutive_gateway_failure = 5;  // 502, 503, 504, connect failures; 0 = off
   Duration base_ejection_time{30000};      // first ejection; grows with each repeat
   double max_ejection_percent = 10;        // at most this share of hosts ejected at once
+  Duration max_ejection_time{300000};      // cap of base x times ejected
+  Duration interval{10000};                // success-rate judgement and back-off decay period
+  uint32_t success_rate_minimum_hosts = 5;
+  uint32_t success_rate_request_volume = 100;  // per worker per interval
+  double success_rate_stdev_factor = 1.9;  // 0 = success-rate detection off
+};
+
+// clusters[].circuit_breaker.host: per-host breaker (on by default; consecutive_failures 0 = off).
+struct HostCircuitBreaker {
+  uint32_t consecutive_failures = 5;       // gateway failures in a row that open it
+  Duration open_time{10000};               // open before half-open; doubles per failed probe
+  uint32_t half_open_requests = 1;         // probes in flight while half-open
+};
+
+// clusters[].slow_start: a new or returning host's share ramps up over `window`.
+struct SlowStart {
+  Duration window{30000};
+  double min_weight_percent = 10;
 };
 
 // clusters[].circuit_breaker: per-cluster limits that fail fast with 503 (0 = nothing allowed).
@@ -193,6 +213,7 @@ struct CircuitBreaker {
   uint32_t max_pending = 1024;
   uint32_t max_requests = 1024;
   uint32_t max_retries = 3;
+  HostCircuitBreaker host;                 // applied even when circuit_breaker is absent
 };
 
 // clusters[].retry_budget: retries at most `percent` of requests, but always allow
@@ -216,6 +237,8 @@ struct Cluster {
   std::optional<OutlierDetection> outlier_detection;
   std::optional<CircuitBreaker> circuit_breaker;
   std::optional<RetryBudget> retry_budget;  // absent = the defaults: on
+  double panic_threshold = 50;             // percent of fit hosts below which picks use all
+  std::optional<SlowStart> slow_start;     // absent = off
 };
 
 struct Admin {

@@ -23,6 +23,24 @@ TryCause client_cause(const std::error_code& ec) {
   return TryCause::kClientGone;
 }
 
+// What a failed try says about its host. A reset on a reused connection before any answer is
+// the keep-alive race (the pool's fault, retried on a fresh connection), not the host's.
+resilience::Outcome outcome_of(const TryResult& r) {
+  switch (r.cause) {
+    case TryCause::kResetBeforeResponse:
+      return r.reused ? resilience::Outcome::kNeutral : resilience::Outcome::kGatewayFailure;
+    case TryCause::kConnectRefused:
+    case TryCause::kConnectTimeout:
+    case TryCause::kConnectFailed:
+    case TryCause::kResetDuringResponse:
+    case TryCause::kTimeout:
+    case TryCause::kBadResponse:
+      return resilience::Outcome::kGatewayFailure;
+    default:
+      return resilience::Outcome::kNeutral;
+  }
+}
+
 TryResult failed(TryCause c, std::string detail = {}) {
   TryResult r;
   r.cause = c;
@@ -93,7 +111,7 @@ rt::Task<TryResult> Attempt::run(TryPlan plan, http::ResponseHead& resp) {
   if (r.ok() && !conn_) r = co_await connect();
   r.host = host_;
   r.limit = limit_;
-  if (!r.ok()) co_return r;
+  if (!r.ok()) co_return settle(std::move(r));
   r.reused = conn_->reused;
 
   start_exchange();
@@ -124,7 +142,7 @@ rt::Task<TryResult> Attempt::run(TryPlan plan, http::ResponseHead& resp) {
   // closed; that answer is the one to relay.
   auto h = co_await codec_->read_head(resp, try_deadline_);
   r.response_started = codec_->response_started();
-  if (h) co_return r;
+  if (h) co_return settle(std::move(r), resp.status);
   hr_->counters->failures.inc();
   if (h.error() == std::errc::timed_out) {
     r.cause = TryCause::kTimeout;
@@ -136,14 +154,22 @@ rt::Task<TryResult> Attempt::run(TryPlan plan, http::ResponseHead& resp) {
     r.cause = r.response_started ? TryCause::kResetDuringResponse : TryCause::kResetBeforeResponse;
     r.detail = w ? "connection closed before response" : "connection reset while sending";
   }
-  co_return r;
+  co_return settle(std::move(r));
+}
+
+TryResult Attempt::settle(TryResult r, int status) {
+  if (!outcome_due_) return r;
+  outcome_due_ = false;
+  ctx_.cluster.on_try_outcome(size_t(host_),
+                              r.ok() ? resilience::outcome_of_status(status) : outcome_of(r));
+  return r;
 }
 
 TryResult Attempt::client_failure(const std::error_code& ec) {
   TryResult r = failed(client_cause(ec));
   r.host = host_;
   r.reused = conn_ && conn_->reused;
-  return r;
+  return settle(std::move(r));
 }
 
 TryCause Attempt::overflow(resilience::Limit l) {
@@ -163,6 +189,7 @@ TryCause Attempt::pick_and_checkout(const TryPlan& plan) {
     return overflow(Limit::kMaxRequests);
   host_ = cluster.pick(ctx_.lb, plan.exclude);
   if (host_ < 0) return TryCause::kNoHost;
+  outcome_due_ = true;
   hr_ = &cluster.runtime(size_t(host_));
   pool_ = hr_->pool;
   const int64_t t0 = rt::mono_ns();
@@ -254,6 +281,7 @@ void Attempt::start_exchange() {
 }
 
 void Attempt::finish(bool complete) {
+  if (outcome_due_) settle(failed(TryCause::kClientGone));  // ended unreported: says nothing
   active_.release();
   admitted_.release();
   if (conn_) {

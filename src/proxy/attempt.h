@@ -129,6 +129,9 @@ class Attempt {
   TryResult client_failure(const std::error_code& ec);
   int64_t body_deadline() const;
   int64_t per_try_timeout_ms() const;
+  // Reports the try's outcome to the cluster (outlier detection, host breaker) once per picked
+  // host: the response status when r is ok, else its cause. Returns r.
+  TryResult settle(TryResult r, int status = 0);
 
   TryContext& ctx_;
   int host_ = -1;
@@ -141,6 +144,7 @@ class Attempt {
   GaugeHold active_;    // the host's in-flight requests, while this try holds it
   GaugeHold admitted_;  // the cluster's admitted tries (max_requests), from admission to finish
   resilience::Limit limit_ = resilience::Limit::kNone;  // what refused the last try
+  bool outcome_due_ = false;  // a host was picked and its outcome not yet reported
 };
 
 // Runs tries until one succeeds or the retry policy stops, recording each retry's cause in the

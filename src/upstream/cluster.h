@@ -13,9 +13,12 @@
 #include <vector>
 
 #include "base/counter.h"
+#include "base/random.h"
 #include "config/model.h"
-#include "resilience/retry_budget.h"
 #include "resilience/cluster_limits.h"
+#include "resilience/host_breaker.h"
+#include "resilience/outlier.h"
+#include "resilience/retry_budget.h"
 #include "runtime/timer_wheel.h"
 #include "upstream/conn_pool.h"
 #include "upstream/endpoint_source.h"
@@ -75,21 +78,35 @@ std::shared_ptr<const ClusterSnapshot> with_endpoints(const ClusterSnapshot& cur
 std::vector<LbHost> lb_hosts(const ClusterSnapshot& s);
 
 // One host's state on one worker. Lives in a fixed array for the WorkerCluster's life, so the
-// balancer can read `lb` in place and an armed backoff_timer never moves. Fields are written by
+// balancer can read `lb` in place and an armed timer never moves. Fields are written by
 // WorkerCluster only, except `lb`'s latency estimate (record_latency) and the counters.
+// lb.available = not backing off && (fit || the cluster is in panic mode), where fit = healthy,
+// not ejected and the breaker admits; it is recomputed when one of those changes, never per pick.
 struct HostRuntime {
   HostStats lb;               // what the balancer reads; lb.available is kept current
   int64_t down_until_ms = 0;  // end of the connect back-off; 0 when not backing off
   int consecutive_connect_failures = 0;
-  bool healthy = true;               // this worker's view of health checks / ejection
+  bool healthy = true;              // this worker's view of health checks
+  bool fit = false;                 // healthy, not ejected, breaker admits (cached for counts)
+  bool serving = false;             // healthy and not ejected (slow start begins when it rises)
+  int64_t slow_start_since_ms = 0;  // ramping up since; 0 = at full weight
+  resilience::HostBreaker breaker;
   std::shared_ptr<ConnPool> pool;    // shared: a request in flight keeps it across generations
   HostCounters* counters = nullptr;  // in the worker's stats shard
-  rt::TimerNode backoff_timer;       // armed while backing off; its expiry ends the back-off
+  class WorkerCluster* owner = nullptr;
+  uint32_t index = 0;           // position in the owner's hosts
+  rt::TimerNode backoff_timer;  // armed while backing off; its expiry ends the back-off
+  rt::TimerNode eject_timer;    // armed while ejected; its expiry brings the host back
+  rt::TimerNode breaker_timer;  // armed while the breaker is open; expiry -> half-open
 
   HostRuntime() = default;
   HostRuntime(const HostRuntime&) = delete;
   HostRuntime& operator=(const HostRuntime&) = delete;
 };
+
+// The resilience settings of a cluster, with the defaults for absent keys.
+resilience::OutlierSettings outlier_settings(const config::Cluster& c);
+resilience::HostBreakerSettings host_breaker_settings(const config::Cluster& c);
 
 class WorkerCluster {
  public:
@@ -101,7 +118,7 @@ class WorkerCluster {
   WorkerCluster(std::shared_ptr<const ClusterSnapshot> snap, rt::EventLoop& loop, uint64_t seed,
                 WorkerCluster* previous, ClusterStats& stats, std::mutex& registry_mu,
                 int workers = 1);
-  ~WorkerCluster();  // cancels armed back-off timers
+  ~WorkerCluster();  // cancels armed timers
   WorkerCluster(const WorkerCluster&) = delete;
   WorkerCluster& operator=(const WorkerCluster&) = delete;
 
@@ -126,6 +143,12 @@ class WorkerCluster {
   // of picks or back in. The key form returns false when the cluster has no such host.
   void set_host_health(size_t i, bool healthy);
   bool set_host_health(std::string_view key, bool healthy);
+  // One call per finished try that picked host i (every pick is followed by exactly one):
+  // feeds outlier detection and the host's breaker; may eject the host or open its breaker.
+  void on_try_outcome(size_t i, resilience::Outcome o);
+
+  bool in_panic() const { return panic_; }
+  const resilience::OutlierDetector& outlier() const { return outlier_; }
 
   // Circuit breaker: this worker's shares of the cluster's limits. The counts they bound live in
   // stats() (shared by every generation, so a reload neither resets nor doubles them).
@@ -146,9 +169,22 @@ class WorkerCluster {
 
  private:
   static void on_backoff_end(rt::TimerNode* n);
+  static void on_eject_end(rt::TimerNode* n);
+  static void on_breaker_half_open(rt::TimerNode* n);
+  static void on_interval(rt::TimerNode* n);
   // previous's state for `host` when it has the same key and address, else null.
   HostRuntime* carried_from(const Host& host);
-  static void refresh(HostRuntime& h) { h.lb.available = h.healthy && h.down_until_ms == 0; }
+  // Recomputes host i's fitness and availability (and the cluster's panic mode) after an event.
+  void refresh(size_t i);
+  bool apply_panic();  // panic_ from the fit count; true when it changed
+  void set_available(HostRuntime& h) {
+    h.lb.available = h.down_until_ms == 0 && (h.fit || panic_);
+  }
+  void eject(size_t i, resilience::EjectReason r);
+  void publish_breaker(HostRuntime& h);
+  // A pick landed on a host still ramping up (slow start) or half-open: admits it or picks again.
+  int admit(const LbContext& ctx, int chosen, int exclude);
+  int pick_without(const LbContext& ctx, int a, int b);
 
   std::shared_ptr<const ClusterSnapshot> snap_;
   rt::EventLoop& loop_;
@@ -158,6 +194,16 @@ class WorkerCluster {
   size_t size_;
   std::unique_ptr<HostRuntime[]> hosts_;  // never resized: armed timers and `lb` stay put
   resilience::RetryBudget budget_;
+  resilience::OutlierDetector outlier_;
+  resilience::HostBreakerSettings breaker_;
+  double panic_threshold_ = 50;
+  bool panic_ = false;
+  size_t fit_count_ = 0;
+  int64_t slow_window_ms_ = 0;  // 0 = slow start off (absent, or a hash policy)
+  double slow_min_percent_ = 10;
+  SplitMix64 rng_;
+  rt::TimerNode interval_timer_;  // armed while outlier detection has something to judge
+  std::vector<size_t> scratch_;   // hosts ejected by one interval
 };
 
 }  // namespace cw::upstream

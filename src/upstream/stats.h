@@ -18,6 +18,14 @@ struct HostCounters {
   Counter requests;
   Counter failures;  // connect failures, resets, timeouts
   Histogram latency;
+  // Outlier detection and the per-host breaker, as this worker sees them (each worker judges
+  // its own traffic; the admin thread sums or takes the max over workers).
+  Gauge ejected;                 // 1 while this worker has the host ejected
+  Gauge ejected_until_wall_ms;   // wall-clock end of that ejection, 0 when not ejected
+  Gauge times_ejected;           // the back-off multiplier
+  Gauge breaker_state;           // resilience::BreakerState: 0 closed, 1 open, 2 half_open
+  Counter ejections[4];          // by resilience::EjectReason (index 0 unused)
+  Counter breaker_opens;
 };
 
 // Why a try was retried (metrics label `cause`).
@@ -47,6 +55,8 @@ struct ClusterStats {
   Counter breaker_rejections[size_t(resilience::Limit::kCount)];
   Counter queue_timeouts;  // queued tries that got no connection in time
   Histogram queue_wait;    // time each queued try waited, whatever the outcome
+  Gauge panic;                    // 1 while this worker's view of the cluster is in panic mode
+  Counter panics;                 // times this worker entered panic mode
   // Per host, by key. Entries are created by the owning worker under its shard's registry lock.
   std::map<std::string, std::unique_ptr<HostCounters>> hosts;
 };

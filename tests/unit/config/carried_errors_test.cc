@@ -107,6 +107,26 @@ const Case kCases[] = {
      "    outlier_detection: { max_ejection_percent: 150 }\n",
      "causeway.yaml:10:48: clusters[0].outlier_detection.max_ejection_percent: 150 is out of range "
      "(expected a percentage between 0 and 100)"},
+    {"OutlierStdevFactor", Section::kCluster,
+     "    outlier_detection: { success_rate_stdev_factor: lots }\n",
+     "causeway.yaml:10:53: clusters[0].outlier_detection.success_rate_stdev_factor: "
+     "expected a factor between 0 and 100, e.g. 1.9 (0 = off), got 'lots'"},
+    {"OutlierEnabled", Section::kCluster, "    outlier_detection: { enabled: maybe }\n",
+     "causeway.yaml:10:35: clusters[0].outlier_detection.enabled: expected true or false, "
+     "got 'maybe'"},
+    {"HostBreakerProbes", Section::kCluster,
+     "    circuit_breaker: { host: { half_open_requests: 0 } }\n",
+     "causeway.yaml:10:52: clusters[0].circuit_breaker.host.half_open_requests: 0 is out "
+     "of range (expected between 1 and 1000000)"},
+    {"HostBreakerTypo", Section::kCluster, "    circuit_breaker: { host: { open_tme: 1s } }\n",
+     "causeway.yaml:10:32: clusters[0].circuit_breaker.host: unknown key 'open_tme' (did "
+     "you mean 'open_time'?)"},
+    {"PanicThreshold", Section::kCluster, "    panic_threshold: 101\n",
+     "causeway.yaml:10:22: clusters[0].panic_threshold: 101 is out of range (expected a "
+     "percentage between 0 and 100)"},
+    {"SlowStartWindow", Section::kCluster, "    slow_start: { window: 0s }\n",
+     "causeway.yaml:10:27: clusters[0].slow_start.window: duration must be at least 1ms, "
+     "got '0s'"},
     {"BreakerNegative", Section::kCluster, "    circuit_breaker: { max_connections: -1 }\n",
      "causeway.yaml:10:41: clusters[0].circuit_breaker.max_connections: -1 is out of range "
      "(expected between 0 and 1000000000)"},

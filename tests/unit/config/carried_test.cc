@@ -54,7 +54,18 @@ TEST(Carried, ResilienceDefaults) {
   EXPECT_EQ(web.outlier_detection->consecutive_gateway_failure, 5u);
   EXPECT_EQ(web.outlier_detection->base_ejection_time, milliseconds(30'000));
   EXPECT_EQ(web.outlier_detection->max_ejection_percent, 10.0);
+  EXPECT_TRUE(web.outlier_detection->enabled);
+  EXPECT_EQ(web.outlier_detection->max_ejection_time, milliseconds(300'000));
+  EXPECT_EQ(web.outlier_detection->interval, milliseconds(10'000));
+  EXPECT_EQ(web.outlier_detection->success_rate_minimum_hosts, 5u);
+  EXPECT_EQ(web.outlier_detection->success_rate_request_volume, 100u);
+  EXPECT_EQ(web.outlier_detection->success_rate_stdev_factor, 1.9);
+  EXPECT_EQ(web.panic_threshold, 50.0);
+  EXPECT_FALSE(web.slow_start);
   ASSERT_TRUE(web.circuit_breaker);
+  EXPECT_EQ(web.circuit_breaker->host.consecutive_failures, 5u);
+  EXPECT_EQ(web.circuit_breaker->host.open_time, milliseconds(10'000));
+  EXPECT_EQ(web.circuit_breaker->host.half_open_requests, 1u);
   EXPECT_EQ(web.circuit_breaker->max_connections, 1024u);
   EXPECT_EQ(web.circuit_breaker->max_pending, 1024u);
   EXPECT_EQ(web.circuit_breaker->max_requests, 1024u);
@@ -63,8 +74,37 @@ TEST(Carried, ResilienceDefaults) {
   EXPECT_EQ(web.retry_budget->percent, 20.0);
   EXPECT_EQ(web.retry_budget->min_per_second, 10u);
   EXPECT_EQ(c->unapplied_keys,
-            (std::vector<std::string>{"clusters[0].outlier_detection"}))
-      << "health_check, circuit_breaker and retry_budget are applied";
+            std::vector<std::string>{})
+      << "health_check, outlier_detection, circuit_breaker and retry_budget are applied";
+}
+
+TEST(Carried, OutlierBreakerPanicAndSlowStartValues) {
+  auto c = load_ok(config(
+      "",
+      "    outlier_detection: { enabled: false, max_ejection_time: 2m, interval: 5s,"
+      " success_rate_minimum_hosts: 3, success_rate_request_volume: 20,"
+      " success_rate_stdev_factor: 2.5 }\n"
+      "    circuit_breaker: { host: { consecutive_failures: 0, open_time: 3s,"
+      " half_open_requests: 4 } }\n"
+      "    panic_threshold: 0\n"
+      "    slow_start: { window: 1m, min_weight_percent: 25 }\n"));
+  ASSERT_TRUE(c);
+  const Cluster& web = c->clusters[0];
+  ASSERT_TRUE(web.outlier_detection);
+  EXPECT_FALSE(web.outlier_detection->enabled);
+  EXPECT_EQ(web.outlier_detection->max_ejection_time, milliseconds(120'000));
+  EXPECT_EQ(web.outlier_detection->interval, milliseconds(5'000));
+  EXPECT_EQ(web.outlier_detection->success_rate_minimum_hosts, 3u);
+  EXPECT_EQ(web.outlier_detection->success_rate_request_volume, 20u);
+  EXPECT_EQ(web.outlier_detection->success_rate_stdev_factor, 2.5);
+  ASSERT_TRUE(web.circuit_breaker);
+  EXPECT_EQ(web.circuit_breaker->host.consecutive_failures, 0u);
+  EXPECT_EQ(web.circuit_breaker->host.open_time, milliseconds(3'000));
+  EXPECT_EQ(web.circuit_breaker->host.half_open_requests, 4u);
+  EXPECT_EQ(web.panic_threshold, 0.0);
+  ASSERT_TRUE(web.slow_start);
+  EXPECT_EQ(web.slow_start->window, milliseconds(60'000));
+  EXPECT_EQ(web.slow_start->min_weight_percent, 25.0);
 }
 
 TEST(Carried, ResilienceExplicitValues) {

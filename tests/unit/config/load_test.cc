@@ -110,8 +110,7 @@ TEST(LoadConfig, SpecExampleLoads) {
 
   // Accepted, validated, but not acted on by this version.
   EXPECT_EQ(c->unapplied_keys,
-            (std::vector<std::string>{"registry", "dns", "clusters[0].outlier_detection",
-                                      "listeners[0].tls"}));
+            (std::vector<std::string>{"registry", "dns", "listeners[0].tls"}));
 }
 
 TEST(LoadConfig, ExampleFileLoads) {
