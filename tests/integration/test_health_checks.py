@@ -20,8 +20,8 @@ CHECK = (f"{{ http: /healthz, interval: {int(INTERVAL * 1000)}ms, timeout: {int(
 
 
 def config(clusters, routes=None, retry=None):
-    """clusters: {name: (addrs, health_check text or None)}; routes: [(prefix, cluster)];
-    retry: a retry policy for every route."""
+    """clusters: {name: (addrs, health_check text or None[, more cluster keys])};
+    routes: [(prefix, cluster)]; retry: a retry policy for every route."""
     routes = routes or [("/", next(iter(clusters)))]
     out = ["workers: 2", "admin: { listen: 127.0.0.1:{admin} }", "listeners:",
            "  - name: edge", "    listen: 127.0.0.1:{port}", "    routes:"]
@@ -30,10 +30,11 @@ def config(clusters, routes=None, retry=None):
         if retry:
             out.append(f"        retry: {retry}")
     out.append("clusters:")
-    for name, (addrs, check) in clusters.items():
+    for name, (addrs, check, *more) in clusters.items():
         out += [f"  - name: {name}", "    endpoints:"] + [f"      - {a}" for a in addrs]
         if check:
             out.append(f"    health_check: {check}")
+        out += [f"    {line}" for line in more]
     return "\n".join(out) + "\n"
 
 
@@ -218,13 +219,15 @@ def test_expected_statuses(echo_factory, proxy_factory):
               " timeout: 200ms, unhealthy_threshold: 1, healthy_threshold: 1 }")
     lenient = ("{ http: \"/x?status=503\", expected_statuses: [\"200-299\", 503], interval: 200ms,"
                " timeout: 200ms, host: checks.internal }")
-    p = proxy_factory(config({"web": ([e.addr], strict), "api": ([e.addr], lenient)},
+    # panic_threshold 0: no panic mode, so a cluster whose hosts are all out fails fast.
+    p = proxy_factory(config({"web": ([e.addr], strict, "panic_threshold: 0"),
+                              "api": ([e.addr], lenient)},
                              routes=[("/api/", "api"), ("/", "web")]))
     wait_for(lambda: state(p, e.addr) == "unhealthy" and state(p, e.addr, "api") == "healthy",
              5, "503 fails the strict check and passes the lenient one")
     assert hosts(p)[e.addr]["check"]["last"]["status"] == 503
     assert hosts(p)[e.addr]["check"]["last"]["error"] == "status 503"
-    # With its only host out, the cluster answers 503 no_healthy_upstream.
+    # With its only host out (and no panic mode), the cluster answers 503 no_healthy_upstream.
     status, headers, _ = get(p.url + "/x")
     assert status == 503 and headers.get("x-causeway-error") == "no_healthy_upstream"
 
