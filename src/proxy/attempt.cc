@@ -89,8 +89,8 @@ rt::Task<TryResult> Attempt::run(TryPlan plan, http::ResponseHead& resp) {
     if (!p) co_return client_failure(p.error());
     piece = *p;
   }
-  auto w = co_await codec_->send_head(ctx_.req, ctx_.transform, ctx_.framing, piece.data,
-                                      piece.end, ctx_.loop.now_ms() + io_idle);
+  auto w = co_await slot_.send_head(ctx_.req, ctx_.transform, ctx_.framing, piece.data, piece.end,
+                                    ctx_.loop.now_ms() + io_idle);
   bool end = piece.end;
   while (w && !end) {
     auto p = co_await body.next(body_deadline());
@@ -104,7 +104,7 @@ rt::Task<TryResult> Attempt::run(TryPlan plan, http::ResponseHead& resp) {
 
   // Even when sending failed, read: the upstream may have answered early (a 413, a 401) and
   // closed; that answer is the one to relay.
-  auto h = co_await codec_->read_head(resp, ctx_.deadline);
+  auto h = co_await slot_.read_head(resp, ctx_.deadline);
   r.response_started = codec_->response_started();
   if (h) co_return r;
   hr_->counters->failures.inc();
