@@ -10,19 +10,6 @@
 namespace cw::http::h1 {
 namespace {
 
-size_t headers_size(const HeaderMap& headers) {
-  size_t n = 2;                                                             // final CRLF
-  for (const Header& h : headers) n += h.name.size() + h.value.size() + 4;  // ": " + CRLF
-  return n;
-}
-
-void append_headers(const HeaderMap& headers, std::string& out) {
-  HeadCursor c(out, headers_size(headers));
-  for (const Header& h : headers) c.field(h.name, h.value);
-  c.crlf();
-  c.finish();
-}
-
 // Writes the fields a transform appends straight into the head.
 class LineSink final : public FieldSink {
  public:
@@ -47,6 +34,12 @@ class LineSink final : public FieldSink {
 
 }  // namespace
 
+size_t fields_size(const HeaderMap& headers) {
+  size_t n = 2;                                                             // final CRLF
+  for (const Header& h : headers) n += h.name.size() + h.value.size() + 4;  // ": " + CRLF
+  return n;
+}
+
 void HeadCursor::grow(size_t n) {
   const size_t used = size_t(w_ - out_.data());
   out_.resize(std::max(out_.size() * 2, used + n));
@@ -58,7 +51,7 @@ void write_request_head(const RequestHead& head, std::string& out, const HeaderT
                         const BodyFraming* framing) {
   // Room for all but the transform's own fields, which LineSink makes room for (256 bytes
   // covers the proxy's usual ones, so that rarely moves the head).
-  HeadCursor c(out, head.method.size() + head.target.size() + 12 + headers_size(head.headers) +
+  HeadCursor c(out, head.method.size() + head.target.size() + 12 + fields_size(head.headers) +
                         (framing ? kFramingRoom : 0) + (transform ? 256 : 0));
   c.put(head.method);
   c.put(' ');
@@ -79,31 +72,41 @@ void write_request_head(const RequestHead& head, std::string& out, const HeaderT
   c.finish();
 }
 
-void write_status_line(int version_minor, int status, std::string_view reason, std::string& out) {
+void write_status_line(int version_minor, int status, std::string_view reason, HeadCursor& out) {
   if (status < 100 || status > 999) status = 500;
   if (reason.empty()) reason = reason_phrase(status);
-  const char line[13] = {'H',
-                         'T',
-                         'T',
-                         'P',
-                         '/',
-                         '1',
-                         '.',
-                         static_cast<char>('0' + (version_minor == 0 ? 0 : 1)),
-                         ' ',
-                         static_cast<char>('0' + status / 100),
-                         static_cast<char>('0' + status / 10 % 10),
-                         static_cast<char>('0' + status % 10),
-                         ' '};
-  out.append(line, sizeof(line));
-  out.append(reason);
-  out.append("\r\n", 2);
+  char* w = out.room(13 + reason.size() + 2);
+  w[0] = 'H';
+  w[1] = 'T';
+  w[2] = 'T';
+  w[3] = 'P';
+  w[4] = '/';
+  w[5] = '1';
+  w[6] = '.';
+  w[7] = static_cast<char>('0' + (version_minor == 0 ? 0 : 1));
+  w[8] = ' ';
+  w[9] = static_cast<char>('0' + status / 100);
+  w[10] = static_cast<char>('0' + status / 10 % 10);
+  w[11] = static_cast<char>('0' + status % 10);
+  w[12] = ' ';
+  w = HeadCursor::copy(w + 13, reason.data(), reason.size());
+  w[0] = '\r';
+  w[1] = '\n';
+  out.commit(w + 2);
+}
+
+void write_status_line(int version_minor, int status, std::string_view reason, std::string& out) {
+  HeadCursor c(out, 15 + reason.size());
+  write_status_line(version_minor, status, reason, c);
+  c.finish();
 }
 
 void write_response_head(const ResponseHead& head, std::string& out) {
-  out.reserve(out.size() + 15 + head.reason.size() + 32 + headers_size(head.headers));
-  write_status_line(1, head.status, head.reason, out);
-  append_headers(head.headers, out);
+  HeadCursor c(out, 15 + head.reason.size() + 32 + fields_size(head.headers));
+  write_status_line(1, head.status, head.reason, c);
+  for (const Header& h : head.headers) c.field(h.name, h.value);
+  c.crlf();
+  c.finish();
 }
 
 void write_framing(const BodyFraming& framing, HeadCursor& out) {

@@ -130,6 +130,11 @@ void write_request_head(const RequestHead& head, std::string& out,
 // reason_phrase(status) when reason is empty. A status outside 100-999 is written as 500 so a
 // broken invariant cannot break framing.
 void write_status_line(int version_minor, int status, std::string_view reason, std::string& out);
+// The same through a cursor (it makes its own room).
+void write_status_line(int version_minor, int status, std::string_view reason, HeadCursor& out);
+
+// Bytes the fields take written as "name: value" CRLF each, plus the CRLF that ends a head.
+size_t fields_size(const HeaderMap& headers);
 
 // Appends the status line (HTTP/1.1), the headers in order, then "\r\n". Same contract on
 // headers as write_request_head.
