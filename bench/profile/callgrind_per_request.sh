@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per proxied request under callgrind: one causeway build (one worker, the bench
-# config of bench/load/run.sh: keep-alive both sides, a `causeway echo` backend) under
+# config of bench/load/run.sh, written out again below so this script stands alone: keep-alive
+# both sides, a `causeway echo` backend) under
 # `valgrind --tool=callgrind`, loaded by `wrk -t1 -c8`. Instruction counts do not depend on
 # the machine's load, so this compares builds on a busy machine where wall-clock cannot.
 #
