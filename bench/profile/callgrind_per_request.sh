@@ -9,7 +9,8 @@
 #   BIN      the causeway binary to measure (also runs the echo backend)
 #   OUTDIR   gets callgrind.out.* (startup+warm-up / measured / shutdown parts), wrk.txt,
 #            summary.txt (the figures below) and annotate.txt (self and inclusive profiles of
-#            the measured part)
+#            the measured part; in the self listing the first rows, clone and the worker
+#            thread, carry the whole part: a dump mid-run charges them what is on the stack)
 # Figures:  steady   = Ir of the measured wrk run / its requests (counters dumped right before
 #                      and right after it; the number to compare builds with)
 #           total    = Ir of the whole run, start-up, 1 s warm-up and shutdown included / all
@@ -48,9 +49,9 @@ valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$BIN" run -
 vg=$!; pids+=($vg)
 wait_port "$LISTEN"
 timeout 60 wrk -t1 -c8 -d1s "http://127.0.0.1:$LISTEN/" >"$OUT/wrk-warmup.txt"
-timeout 60 callgrind_control -d "$vg" >/dev/null
+timeout 60 callgrind_control -d "$vg" >/dev/null 2>&1
 timeout 120 wrk -t1 -c8 -d"$DUR" "http://127.0.0.1:$LISTEN/" >"$OUT/wrk.txt"
-timeout 60 callgrind_control -d "$vg" >/dev/null
+timeout 60 callgrind_control -d "$vg" >/dev/null 2>&1
 kill -TERM "$vg"; wait "$vg" || true
 reqs() { awk '/ requests in /{print $1}' "$1"; }
 ir() { awk '/^totals:|^summary:/{print $2; exit}' "$1"; }
@@ -67,7 +68,7 @@ for p in "${parts[@]}"; do ir_all=$((ir_all + $(ir "$p"))); done
   echo "total Ir/request:  $((ir_all / (r + r_warm)))  ($ir_all / $((r + r_warm)))"
 } | tee "$OUT/summary.txt"
 {
-  callgrind_annotate --auto=no --threshold=99 "$measured" 2>/dev/null | sed -n 1,120p
+  callgrind_annotate --auto=no --threshold=100 "$measured" 2>/dev/null | sed -n 1,120p
   echo; echo "=== inclusive ==="
-  callgrind_annotate --inclusive=yes --auto=no --threshold=99 "$measured" 2>/dev/null | sed -n 1,120p
+  callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$measured" 2>/dev/null | sed -n 1,120p
 } >"$OUT/annotate.txt"
