@@ -54,20 +54,19 @@ struct CodecSlot {
 
   // UpstreamCodec::send_head and read_head of the codec in this slot, without a coroutine
   // frame when it is the HTTP/1 one.
-  CodecCall<rt::detail::WriteAwaiter, Result<void>> send_head(
-      const http::RequestHead& head, const http::HeaderTransform& transform,
-      const http::BodyFraming& framing, std::string_view body, bool end, int64_t deadline) {
-    if (!h1) return CodecCall<rt::detail::WriteAwaiter, Result<void>>(
-        other->send_head(head, transform, framing, body, end, deadline));
+  using SendCall = CodecCall<rt::detail::WriteAwaiter, Result<void>>;
+  using HeadCall = CodecCall<H1Upstream::HeadRead, Result<void>>;
+  SendCall send_head(const http::RequestHead& head, const http::HeaderTransform& transform,
+                     const http::BodyFraming& framing, std::string_view body, bool end,
+                     int64_t deadline) {
+    if (!h1) return SendCall(other->send_head(head, transform, framing, body, end, deadline));
     iovec iov[4];
     const int n = h1->frame_head(head, transform, framing, body, end, iov);
-    return CodecCall<rt::detail::WriteAwaiter, Result<void>>(std::in_place, h1->stream(), iov, n,
-                                                             deadline);
+    return SendCall(std::in_place, h1->stream(), iov, n, deadline);
   }
-  CodecCall<H1Upstream::HeadRead, Result<void>> read_head(http::ResponseHead& out,
-                                                          int64_t deadline) {
-    if (!h1) return CodecCall<H1Upstream::HeadRead, Result<void>>(other->read_head(out, deadline));
-    return CodecCall<H1Upstream::HeadRead, Result<void>>(std::in_place, *h1, out, deadline);
+  HeadCall read_head(http::ResponseHead& out, int64_t deadline) {
+    if (!h1) return HeadCall(other->read_head(out, deadline));
+    return HeadCall(std::in_place, *h1, out, deadline);
   }
 };
 
