@@ -4,6 +4,7 @@
 #include "http/header_token.h"
 
 #include <array>
+#include <cstring>
 
 #include "http/message.h"
 
@@ -14,7 +15,9 @@ constexpr uint8_t kHop = kHopByHop;
 constexpr uint8_t kFrame = kFraming;
 constexpr uint8_t kOurs = kProxyRestated;
 
-constexpr std::array<HeaderTokenInfo, size_t(HeaderToken::kCount)> kInfo = {{
+}  // namespace
+
+constexpr std::array<HeaderTokenInfo, size_t(HeaderToken::kCount)> kHeaderTable = {{
     {"", 0},
     {"Connection", kHop},
     {"Keep-Alive", kHop},
@@ -46,6 +49,21 @@ constexpr std::array<HeaderTokenInfo, size_t(HeaderToken::kCount)> kInfo = {{
     {"x-causeway-upstream", 0},
 }};
 
+namespace {
+
+// same() below folds case with one OR per word, which is exact only for letters, digits
+// and '-': the names of the table keep to those.
+constexpr bool foldable_names() {
+  for (const HeaderTokenInfo& i : kHeaderTable) {
+    for (char c : i.name) {
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'))
+        return false;
+    }
+  }
+  return true;
+}
+static_assert(foldable_names(), "header table names: letters, digits and '-' only");
+
 constexpr std::array<char, 256> make_lower() {
   std::array<char, 256> t{};
   for (int c = 0; c < 256; ++c) t[size_t(c)] = char(c >= 'A' && c <= 'Z' ? c + 32 : c);
@@ -53,12 +71,32 @@ constexpr std::array<char, 256> make_lower() {
 }
 constexpr std::array<char, 256> kLower = make_lower();
 
-// `name` equals `lower` (a lowercase table name of the same length), ignoring ASCII case.
+// One word of `name` against the same word of a table name (lowercase letters, digits, '-'):
+// a letter matches in either case (OR 0x20, only where the table has a letter; any other
+// byte has bit 6 clear, so it is compared exactly).
+template <class W>
+inline bool word_same(const char* name, const char* lower) {
+  W w, l;
+  std::memcpy(&w, name, sizeof w);
+  std::memcpy(&l, lower, sizeof l);
+  const W fold = W((l & W(0x4040404040404040ull)) >> 1);  // 0x20 in each letter's byte
+  return W(w | fold) == l;
+}
+
+// `name` equals `lower` (a table name of the same length, 2 to 19 bytes), ignoring ASCII case:
+// a few overlapping word compares instead of a loop over bytes.
 inline bool same(std::string_view name, std::string_view lower) {
-  for (size_t i = 0; i < name.size(); ++i) {
-    if (kLower[static_cast<unsigned char>(name[i])] != lower[i]) return false;
+  const size_t n = name.size();
+  const char* a = name.data();
+  const char* l = lower.data();
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      if (!word_same<uint64_t>(a + i, l + i)) return false;
+    }
+    return word_same<uint64_t>(a + n - 8, l + n - 8);
   }
-  return true;
+  if (n >= 4) return word_same<uint32_t>(a, l) && word_same<uint32_t>(a + n - 4, l + n - 4);
+  return word_same<uint16_t>(a, l) && word_same<uint16_t>(a + n - 2, l + n - 2);
 }
 
 inline HeaderToken is(std::string_view name, std::string_view lower, HeaderToken t) {
@@ -66,8 +104,6 @@ inline HeaderToken is(std::string_view name, std::string_view lower, HeaderToken
 }
 
 }  // namespace
-
-const HeaderTokenInfo& header_info(HeaderToken t) { return kInfo[size_t(t)]; }
 
 HeaderToken lookup_header(std::string_view name) {
   // On every header of every message: the length and the first letter pick at most one

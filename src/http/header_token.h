@@ -4,6 +4,8 @@
 // Thread contract: constant tables and pure functions; any thread.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -58,9 +60,13 @@ struct HeaderTokenInfo {
   uint8_t flags;
 };
 
+// The table itself, by token; defined in header_token.cc. Declared here so the checks below
+// inline: they run on every field of every head the proxy writes or strips.
+extern const std::array<HeaderTokenInfo, size_t(HeaderToken::kCount)> kHeaderTable;
+
 // Case-insensitive lookup; kOther for a name outside the table.
 HeaderToken lookup_header(std::string_view name);
-const HeaderTokenInfo& header_info(HeaderToken t);
+inline const HeaderTokenInfo& header_info(HeaderToken t) { return kHeaderTable[size_t(t)]; }
 inline bool header_has(HeaderToken t, uint8_t flags) { return (header_info(t).flags & flags) != 0; }
 
 }  // namespace cw::http

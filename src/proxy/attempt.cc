@@ -125,8 +125,8 @@ rt::Task<TryResult> Attempt::run(TryPlan plan, http::ResponseHead& resp) {
     piece = *p;
   }
   ctx_.deadline_left_ms = try_deadline_ - ctx_.loop.now_ms();
-  auto w = co_await codec_->send_head(ctx_.req, ctx_.transform, ctx_.framing, piece.data,
-                                      piece.end, ctx_.loop.now_ms() + io_idle);
+  auto w = co_await slot_.send_head(ctx_.req, ctx_.transform, ctx_.framing, piece.data, piece.end,
+                                    ctx_.loop.now_ms() + io_idle);
   bool end = piece.end;
   while (w && !end) {
     auto p = co_await body.next(body_deadline());
@@ -140,7 +140,7 @@ rt::Task<TryResult> Attempt::run(TryPlan plan, http::ResponseHead& resp) {
 
   // Even when sending failed, read: the upstream may have answered early (a 413, a 401) and
   // closed; that answer is the one to relay.
-  auto h = co_await codec_->read_head(resp, try_deadline_);
+  auto h = co_await slot_.read_head(resp, try_deadline_);
   r.response_started = codec_->response_started();
   if (h) co_return settle(std::move(r), resp.status);
   hr_->counters->failures.inc();

@@ -79,24 +79,25 @@ rt::Task<Result<Downstream::Piece>> H1Downstream::read_body(int64_t deadline) {
 rt::Task<Result<void>> H1Downstream::send_head(http::ResponseHead& head, std::string_view body,
                                                bool end, int64_t deadline) {
   head_.clear();
-  http::h1::write_status_line(req_.version_minor, head.status, head.reason, head_);
+  // Room for the status line (the upstream's reason, or a standard one of at most 32 bytes),
+  // the fields, the framing and a Connection field.
+  http::h1::HeadCursor c(head_, 15 + head.reason.size() + 32 + http::h1::fields_size(head.headers) +
+                                    http::h1::kFramingRoom + 24);
+  http::h1::write_status_line(req_.version_minor, head.status, head.reason, c);
   const bool restate = head.body.kind != http::BodyKind::kNone;
   for (const auto& h : head.headers) {
     if (restate && http::header_has(h.token, http::kFraming)) continue;
-    head_.append(h.name);
-    head_.append(": ");
-    head_.append(h.value);
-    head_.append("\r\n");
+    c.field(h.name, h.value);
   }
   chunked_out_ = false;
   switch (head.body.kind) {
     case http::BodyKind::kContentLength:
-      http::h1::write_framing(head.body, head_);
+      http::h1::write_framing(head.body, c);
       break;
     case http::BodyKind::kChunked:
     case http::BodyKind::kUntilClose:
       if (req_.version_minor >= 1) {
-        http::h1::write_framing({http::BodyKind::kChunked, 0}, head_);
+        http::h1::write_framing({http::BodyKind::kChunked, 0}, c);
         chunked_out_ = true;
       } else {
         close_after_ = true;  // HTTP/1.0: the body ends when we close
@@ -110,12 +111,13 @@ rt::Task<Result<void>> H1Downstream::send_head(http::ResponseHead& head, std::st
   if (!upgraded) {
     if (!keep) {
       close_after_ = true;
-      head_.append("Connection: close\r\n");
+      c.put("Connection: close\r\n");
     } else if (req_.version_minor == 0) {
-      head_.append("Connection: keep-alive\r\n");
+      c.put("Connection: keep-alive\r\n");
     }
   }
-  head_.append("\r\n");
+  c.crlf();
+  c.finish();
 
   iovec iov[5];
   iov[0] = {head_.data(), head_.size()};

@@ -6,17 +6,23 @@
 
 namespace cw::proxy {
 
-rt::Task<Result<void>> H1Upstream::send_head(const http::RequestHead& head,
-                                             const http::HeaderTransform& transform,
-                                             const http::BodyFraming& framing,
-                                             std::string_view body, bool end, int64_t deadline) {
+int H1Upstream::frame_head(const http::RequestHead& head, const http::HeaderTransform& transform,
+                           const http::BodyFraming& framing, std::string_view body, bool end,
+                           iovec* iov) {
   head_.clear();
   http::h1::write_request_head(head, head_, &transform, &framing);
   chunked_ = framing.kind == http::BodyKind::kChunked;
   request_done_ = end;
-  iovec iov[4];
   iov[0] = {head_.data(), head_.size()};
-  int n = 1 + http::h1::frame_body_piece(body, end, chunked_, chunk_line_, iov + 1);
+  return 1 + http::h1::frame_body_piece(body, end, chunked_, chunk_line_, iov + 1);
+}
+
+rt::Task<Result<void>> H1Upstream::send_head(const http::RequestHead& head,
+                                             const http::HeaderTransform& transform,
+                                             const http::BodyFraming& framing,
+                                             std::string_view body, bool end, int64_t deadline) {
+  iovec iov[4];
+  const int n = frame_head(head, transform, framing, body, end, iov);
   co_return co_await stream_.writev(iov, n, deadline);
 }
 
@@ -29,33 +35,76 @@ rt::Task<Result<void>> H1Upstream::send_body(std::string_view data, bool end, in
 }
 
 rt::Task<Result<void>> H1Upstream::read_head(http::ResponseHead& out, int64_t deadline) {
+  co_return co_await HeadRead(*this, out, deadline);
+}
+
+bool H1Upstream::HeadRead::step() {
   const http::h1::ParseLimits limits{kMaxResponseHead, 200};
-  size_t scan = 0;
+  ConnBuffer& buf = c_.buf_;
   for (;;) {
-    if (!buf_.empty()) {
-      auto pr = http::h1::parse_response_head(buf_.view(), limits, method_, out, scan);
+    if (!buf.empty()) {
+      auto pr = http::h1::parse_response_head(buf.view(), limits, c_.method_, out_, scan_);
       if (pr.status == http::h1::ParseStatus::kDone) {
-        buf_.consume(pr.consumed);
-        scan = 0;
+        buf.consume(pr.consumed);
+        scan_ = 0;
         // Interim responses (100 Continue and friends) are ours to absorb, except 101.
-        if (out.status >= 100 && out.status < 200 && out.status != 101) continue;
-        upstream_keep_alive_ = out.keep_alive;
-        until_close_ = out.body.kind == http::BodyKind::kUntilClose;
-        dec_.emplace(out.body);
-        body_done_ = dec_->done();
-        co_return Result<void>{};
+        if (out_.status >= 100 && out_.status < 200 && out_.status != 101) continue;
+        c_.upstream_keep_alive_ = out_.keep_alive;
+        c_.until_close_ = out_.body.kind == http::BodyKind::kUntilClose;
+        c_.dec_.emplace(out_.body);
+        c_.body_done_ = c_.dec_->done();
+        return true;
       }
-      if (pr.status == http::h1::ParseStatus::kError) co_return fail(std::errc::bad_message);
-      scan = buf_.size();
+      if (pr.status == http::h1::ParseStatus::kError) {
+        err_ = std::make_error_code(std::errc::bad_message);
+        return true;
+      }
+      scan_ = buf.size();
     }
-    size_t space = buf_.prepare(kMaxResponseHead);
-    if (space == 0) co_return fail(std::errc::bad_message);
-    auto n = co_await stream_.read(buf_.write_ptr(), space, deadline);
-    if (!n) co_return fail(n.error());
-    if (*n == 0) co_return fail(std::errc::connection_reset);
-    response_started_ = true;
-    buf_.commit(*n);
+    const size_t space = buf.prepare(kMaxResponseHead);
+    if (space == 0) {
+      err_ = std::make_error_code(std::errc::bad_message);
+      return true;
+    }
+    if (dead()) {
+      err_ = std::make_error_code(std::errc::bad_file_descriptor);
+      return true;
+    }
+    // Read only when the socket may have bytes; otherwise wait for its next edge.
+    if (!c_.stream_.maybe_readable()) return false;
+    const rt::IoStep r = c_.stream_.read_some(buf.write_ptr(), space);
+    if (r.again) return false;
+    if (r.err) {
+      err_ = r.err;
+      return true;
+    }
+    if (r.n == 0) {
+      err_ = std::make_error_code(std::errc::connection_reset);
+      return true;
+    }
+    c_.response_started_ = true;
+    buf.commit(r.n);
   }
+}
+
+bool H1Upstream::HeadRead::await_ready() {
+  if (step()) return true;
+  if (expired()) {
+    err_ = std::make_error_code(std::errc::timed_out);
+    return true;
+  }
+  on_ready = &HeadRead::ready;
+  return false;
+}
+
+void H1Upstream::HeadRead::ready(rt::IoWaiter* w) {
+  auto* self = static_cast<HeadRead*>(w);
+  if (self->step()) self->complete(self->st_->reader);
+}
+
+Result<void> H1Upstream::HeadRead::await_resume() {
+  if (err_) return fail(err_);
+  return {};
 }
 
 Result<UpstreamCodec::Piece> H1Upstream::buffered_body() {

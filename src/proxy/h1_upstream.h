@@ -40,6 +40,33 @@ class H1Upstream final : public UpstreamCodec {
 
   static constexpr size_t kMaxResponseHead = 64 * 1024;
 
+  // The two calls of every exchange without a coroutine frame each, for callers that know the
+  // codec is this one (CodecSlot); the virtual send_head and read_head above are these.
+  // frame_head writes the head (transformed, framed) and frames the first body bytes into
+  // iov (at least 4 entries); the caller writes them to stream().
+  int frame_head(const http::RequestHead& head, const http::HeaderTransform& transform,
+                 const http::BodyFraming& framing, std::string_view body, bool end, iovec* iov);
+  rt::Stream& stream() { return stream_; }
+  // co_await HeadRead(codec, out, deadline): read_head as a plain awaiter. It parses what is
+  // buffered and reads only while the socket has bytes; otherwise it waits for readiness
+  // (and parses in the readiness callback), resuming the caller once, when the head is
+  // complete or the read failed.
+  class HeadRead : public rt::detail::IoAwaiterBase {
+   public:
+    HeadRead(H1Upstream& c, http::ResponseHead& out, int64_t deadline)
+        : IoAwaiterBase(c.stream_.loop(), c.stream_.io_state(), deadline), c_(c), out_(out) {}
+    bool await_ready();
+    void await_suspend(std::coroutine_handle<> h) { suspend_on(st_->reader, h); }
+    Result<void> await_resume();
+
+   private:
+    bool step();  // true when finished (a final head, or an error in err_)
+    static void ready(rt::IoWaiter* w);
+    H1Upstream& c_;
+    http::ResponseHead& out_;
+    size_t scan_ = 0;  // bytes already searched for the end of the head
+  };
+
  private:
   rt::Stream& stream_;
   ConnBuffer buf_;

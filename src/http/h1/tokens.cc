@@ -27,6 +27,10 @@ bool is_valid_field_value(std::string_view value) {
 bool is_hop_by_hop(std::string_view name) { return header_has(lookup_header(name), kHopByHop); }
 
 void remove_hop_by_hop(HeaderMap& headers) {
+  // Most heads carry no hop-by-hop field, so no Connection list either: nothing to drop.
+  if (std::none_of(headers.begin(), headers.end(),
+                   [](const Header& h) { return header_has(h.token, kHopByHop); }))
+    return;
   // The listed names are views into Connection values, which are themselves dropped: decide
   // for every entry before moving any.
   const ConnectionOptions conn = ConnectionOptions::of(headers);

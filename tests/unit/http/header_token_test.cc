@@ -22,6 +22,24 @@ TEST(HeaderToken, EveryTableNameLooksUpToItselfInAnyCase) {
   EXPECT_EQ(lookup_header("content_length"), HeaderToken::kOther);
 }
 
+// Lookup compares a word at a time: a name one byte away from a table name, at any position
+// and with any byte other than the two cases of that letter, is not that name.
+TEST(HeaderToken, OneByteOffIsAnotherName) {
+  for (size_t i = 1; i < size_t(HeaderToken::kCount); ++i) {
+    const auto t = HeaderToken(i);
+    const std::string name(header_info(t).name);
+    for (size_t pos = 0; pos < name.size(); ++pos) {
+      const char lower = char(std::tolower(static_cast<unsigned char>(name[pos])));
+      for (int b = 0; b < 256; ++b) {
+        std::string n = name;
+        n[pos] = char(b);
+        const bool same_letter = char(std::tolower(b)) == lower;
+        EXPECT_EQ(lookup_header(n) == t, same_letter) << name << " byte " << b << " at " << pos;
+      }
+    }
+  }
+}
+
 TEST(HeaderToken, Flags) {
   for (auto n : {"Connection", "keep-alive", "proxy-connection", "te", "trailer",
                  "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization"}) {

@@ -27,6 +27,39 @@ TEST(Writer, RequestHead) {
             "X-Multi: a\r\nX-Multi: b\r\n\r\n");
 }
 
+// A transform whose fields outgrow the room made up front (and pieces of every copy size):
+// the head grows and stays exact.
+class LongFields final : public HeaderTransform {
+ public:
+  bool keep(const Header& h) const override { return h.name != "Drop"; }
+  void append(FieldSink& out) const override {
+    for (size_t n = 0; n <= 80; n += 7) {
+      const std::string v(n, char('a' + n % 26));
+      out.add("X-Len", {v, "|", std::string_view(v).substr(0, n / 2)});
+    }
+  }
+};
+
+TEST(Writer, TransformBeyondTheRoomMadeUpFront) {
+  RequestHead h;
+  h.method = "GET";
+  h.target = "/";
+  h.headers.add("Host", "h");
+  h.headers.add("Drop", "x");
+  h.headers.add("Content-Length", "3");
+  std::string out = "p|";
+  const LongFields t;
+  const BodyFraming framing{BodyKind::kContentLength, 12345678901234567890u};
+  write_request_head(h, out, &t, &framing);
+  std::string want = "p|GET / HTTP/1.1\r\nHost: h\r\n";
+  for (size_t n = 0; n <= 80; n += 7) {
+    const std::string v(n, char('a' + n % 26));
+    want += "X-Len: " + v + "|" + v.substr(0, n / 2) + "\r\n";
+  }
+  want += "Content-Length: 12345678901234567890\r\n\r\n";
+  EXPECT_EQ(out, want);
+}
+
 TEST(Writer, ResponseHead) {
   ResponseHead h;
   h.status = 404;
