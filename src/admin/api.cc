@@ -60,6 +60,7 @@ Json host_json(const upstream::Host& h, const HostSum* s) {
           {"requests", s->requests},
           {"failures", s->failures},
           {"latency_ms", latency_json(s->latency)},
+          {"ewma_latency_ms", double(s->ewma_us) / 1000.0},
           {"outlier", ejection_json(*s)},
           {"breaker", breaker_json(*s)}};
 }

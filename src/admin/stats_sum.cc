@@ -76,6 +76,7 @@ void add_cluster(ClusterSum& s, const upstream::ClusterStats& c) {
     hs.requests += h->requests.get();
     hs.failures += h->failures.get();
     hs.latency.add(h->latency);
+    hs.ewma_us = std::max(hs.ewma_us, h->ewma_us.get());
     hs.ejected_workers += h->ejected.get();
     hs.ejected_until_wall_ms = std::max(hs.ejected_until_wall_ms, h->ejected_until_wall_ms.get());
     hs.times_ejected = std::max(hs.times_ejected, h->times_ejected.get());

@@ -44,6 +44,7 @@ struct HostSum {
   uint64_t requests = 0;
   uint64_t failures = 0;
   LatencySum latency;
+  int64_t ewma_us = 0;  // the largest peak-EWMA latency over workers
   // Outlier detection and the host breaker, over workers (each judges its own traffic).
   int64_t ejected_workers = 0;        // workers that have the host ejected now
   int64_t ejected_until_wall_ms = 0;  // the latest end of those ejections

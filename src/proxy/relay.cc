@@ -33,6 +33,7 @@ rt::Task<void> relay_response(Exchange& ex, Attempt& attempt, http::ResponseHead
   ex.spans.first_byte_ns = rt::mono_ns();
   upstream::record_latency(hr.lb, ex.spans.first_byte_ns - ex.spans.sent_ns,
                            ex.spans.first_byte_ns);
+  hr.counters->ewma_us.set(int64_t(hr.lb.ewma_rtt_ns / 1000));
   hr.counters->latency.observe_us(uint64_t(ex.spans.first_byte_ns - ex.spans.sent_ns) / 1000);
   cstats.responses_by_class[std::min(resp.status / 100, 5)].inc();
 

@@ -18,6 +18,7 @@ struct HostCounters {
   Counter requests;
   Counter failures;  // connect failures, resets, timeouts
   Histogram latency;
+  Gauge ewma_us;  // the balancer's peak-EWMA response latency on this worker (µs; 0 = none)
   // Outlier detection and the per-host breaker, as this worker sees them (each worker judges
   // its own traffic; the admin thread sums or takes the max over workers).
   Gauge ejected;                 // 1 while this worker has the host ejected

@@ -40,6 +40,8 @@ TEST(AdminApi, ClustersSumHostsAcrossWorkers) {
   // 10 samples: 5 in (0.5, 1] ms, 5 in (5, 10] ms.
   for (int i = 0; i < 5; ++i) f.host(0, "api", "127.0.0.1:9101").latency.observe_us(800);
   for (int i = 0; i < 5; ++i) f.host(1, "api", "127.0.0.1:9101").latency.observe_us(8'000);
+  f.host(0, "api", "127.0.0.1:9101").ewma_us.set(1500);
+  f.host(1, "api", "127.0.0.1:9101").ewma_us.set(7250);  // the worse worker's view is shown
   f.stats(0).clusters.at("api")->requests.inc(10);
   f.stats(0).clusters.at("api")->connects.inc(1);
   f.stats(1).clusters.at("api")->reuses.inc(3);
@@ -71,6 +73,7 @@ TEST(AdminApi, ClustersSumHostsAcrossWorkers) {
   EXPECT_DOUBLE_EQ(h0["latency_ms"]["p50"].get<double>(), 1.0);
   EXPECT_DOUBLE_EQ(h0["latency_ms"]["p90"].get<double>(), 9.0);
   EXPECT_NEAR(h0["latency_ms"]["p99"].get<double>(), 9.9, 1e-9);
+  EXPECT_DOUBLE_EQ(h0["ewma_latency_ms"].get<double>(), 7.25);
   const json& h1 = api["hosts"][1];
   EXPECT_EQ(h1["address"], "127.0.0.1:9102");
   EXPECT_EQ(h1["weight"], 3);
