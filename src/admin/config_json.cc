@@ -159,8 +159,13 @@ static void resilience_to_json(const config::Cluster& c, Json& j) {
                             {"success_rate_minimum_hosts", o.success_rate_minimum_hosts},
                             {"success_rate_request_volume", o.success_rate_request_volume},
                             {"success_rate_stdev_factor", o.success_rate_stdev_factor}};
-  const config::HostCircuitBreaker b =
-      c.circuit_breaker ? c.circuit_breaker->host : config::HostCircuitBreaker{};
+  // The limits apply with their defaults when the key is absent, so they are always shown.
+  const config::CircuitBreaker cb = c.circuit_breaker.value_or(config::CircuitBreaker{});
+  j["circuit_breaker"] = {{"max_connections", cb.max_connections},
+                          {"max_pending", cb.max_pending},
+                          {"max_requests", cb.max_requests},
+                          {"max_retries", cb.max_retries}};
+  const config::HostCircuitBreaker& b = cb.host;
   j["circuit_breaker"]["host"] = {{"consecutive_failures", b.consecutive_failures},
                                   {"open_time", format_duration(b.open_time)},
                                   {"half_open_requests", b.half_open_requests}};

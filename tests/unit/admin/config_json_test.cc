@@ -112,3 +112,24 @@ clusters:
 
 }  // namespace
 }  // namespace cw::admin
+
+namespace cw::admin {
+namespace {
+
+// The resilience settings apply with their defaults when absent, so /api/v1/config shows them.
+TEST(ConfigJson, ResilienceDefaultsAreShown) {
+  auto cfg = testing::load(testing::kYaml);
+  ASSERT_TRUE(cfg);
+  const Json j = config_to_json(*cfg);
+  const Json& c = j["clusters"][0];
+  EXPECT_EQ(c["circuit_breaker"]["max_pending"], 1024);
+  EXPECT_EQ(c["circuit_breaker"]["max_retries"], 3);
+  EXPECT_EQ(c["circuit_breaker"]["host"]["consecutive_failures"], 5);
+  EXPECT_EQ(c["retry_budget"]["percent"], 20.0);
+  EXPECT_EQ(c["outlier_detection"]["enabled"], true);
+  EXPECT_EQ(c["panic_threshold"], 50.0);
+  EXPECT_EQ(c["pool"]["queue_timeout"], "1s");
+}
+
+}  // namespace
+}  // namespace cw::admin

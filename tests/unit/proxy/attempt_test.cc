@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "fakes.h"
+#include "try_world.h"
 #include "proxy/request_headers.h"
 #include "proxy/retry_policy.h"
 #include "resilience/backoff.h"
@@ -23,7 +24,7 @@ using X = testing::Exchange;
 constexpr const char* kA = "10.0.0.1:80";
 constexpr const char* kB = "10.0.0.2:80";
 
-class AttemptTest : public ::testing::Test {
+class AttemptTest : public ::testing::Test, protected testing::TryWorld {
  protected:
   void build(std::vector<const char*> hosts, size_t max_connections = 16) {
     config::Cluster c;
@@ -81,21 +82,6 @@ class AttemptTest : public ::testing::Test {
     return result_;
   }
 
-  rt::ManualClock clock_;
-  rt::EventLoop loop_{&clock_};
-  BufferPool buffers_;
-  FakeConnector connector_{loop_};
-  FakeDownstream down_;
-  upstream::ClusterStats stats_;
-  std::mutex mu_;
-  std::shared_ptr<const upstream::ClusterSnapshot> snap_;
-  std::unique_ptr<upstream::WorkerCluster> cluster_;
-  upstream::LbContext lb_;
-  http::RequestHead req_;
-  ForwardedFor fwd_{"192.0.2.1", false, "http", "api"};
-  const std::string trace_ = std::string(32, 'a');
-  const std::string span_ = std::string(16, 'b');
-  std::optional<ForwardTransform> transform_;
   std::optional<RequestBody> body_;
   Spans spans_;
   std::optional<TryContext> ctx_;

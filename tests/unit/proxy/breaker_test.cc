@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "fakes.h"
+#include "try_world.h"
 #include "proxy/attempt.h"
 #include "proxy/request_headers.h"
 #include "upstream/cluster.h"
@@ -23,7 +24,7 @@ using testing::FakeDownstream;
 
 constexpr const char* kA = "10.0.0.1:80";
 
-class BreakerTest : public ::testing::Test {
+class BreakerTest : public ::testing::Test, protected testing::TryWorld {
  protected:
   BreakerTest() {
     req_.method = "GET";
@@ -102,21 +103,6 @@ class BreakerTest : public ::testing::Test {
   }
   uint64_t rejections(Limit l) const { return stats_.breaker_rejections[size_t(l)].get(); }
 
-  rt::ManualClock clock_;
-  rt::EventLoop loop_{&clock_};
-  BufferPool buffers_;
-  FakeConnector connector_{loop_};
-  FakeDownstream down_;
-  upstream::ClusterStats stats_;
-  std::mutex mu_;
-  std::shared_ptr<const upstream::ClusterSnapshot> snap_;
-  std::unique_ptr<upstream::WorkerCluster> cluster_;
-  upstream::LbContext lb_;
-  http::RequestHead req_;
-  ForwardedFor fwd_{"192.0.2.1", false, "http", "api"};
-  const std::string trace_ = std::string(32, 'a');
-  const std::string span_ = std::string(16, 'b');
-  std::optional<ForwardTransform> transform_;
   std::list<Try> tries_;  // stable addresses: the coroutines point at them
 };
 
