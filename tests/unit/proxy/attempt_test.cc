@@ -30,6 +30,7 @@ class AttemptTest : public ::testing::Test, protected testing::TryWorld {
     config::Cluster c;
     c.name = "api";
     c.pool.max_connections = max_connections;
+    c.circuit_breaker = breaker_;
     for (const char* h : hosts) {
       std::string s(h);
       auto colon = s.rfind(':');
@@ -86,6 +87,7 @@ class AttemptTest : public ::testing::Test, protected testing::TryWorld {
   Spans spans_;
   std::optional<TryContext> ctx_;
   std::optional<config::RetryPolicy> retry_cfg_;  // the route's retry:, when a test sets one
+  std::optional<config::CircuitBreaker> breaker_;  // the cluster's limits, when a test sets them
   std::optional<RetryPolicy> policy_;
   SplitMix64 rng_{1};
   int64_t deadline_ms_ = 1000;
@@ -419,6 +421,21 @@ TEST_F(AttemptTest, AnExhaustedBudgetReturnsTheLastError) {
   EXPECT_EQ(r.cause, TryCause::kConnectRefused);
   EXPECT_EQ(connector_.rec.connects.size(), 1u) << "no retry without budget";
   EXPECT_EQ(stats_.retry_budget_exhausted.get(), 1u);
+}
+
+TEST_F(AttemptTest, MaxRetriesBoundsRetriesInFlight) {
+  breaker_ = config::CircuitBreaker{};
+  breaker_->max_retries = 0;  // no retry may be in flight
+  build({kA, kB});
+  connector_.connect_results[kA] = {std::errc::connection_refused};
+  connector_.connect_results[kB] = {std::errc::connection_refused};
+  request("GET");
+  TryResult r = run();
+  EXPECT_EQ(r.cause, TryCause::kConnectRefused);
+  EXPECT_EQ(connector_.rec.connects.size(), 1u) << "the retry was refused by max_retries";
+  EXPECT_EQ(stats_.breaker_rejections[size_t(resilience::Limit::kMaxRetries)].get(), 1u);
+  EXPECT_EQ(stats_.retry_budget_exhausted.get(), 0u) << "refused before the budget was asked";
+  EXPECT_EQ(stats_.active_retries.get(), 0);
 }
 
 TEST_F(AttemptTest, NoTryStartsPastTheDeadline) {
