@@ -197,8 +197,7 @@ rt::Task<void> forward(Exchange& ex) {
       request_deadline(ex, transform, deadline, start),
       lc.body_read_timeout.count(),
       ex.route->cfg.idle_timeout ? ex.route->cfg.idle_timeout->count() : lc.idle_timeout.count()};
-  const config::Route& rc = ex.route->cfg;
-  RetryPolicy policy(rc.retry ? &*rc.retry : nullptr, idempotent_method(ex.req.method));
+  RetryPolicy policy(ex.route->retry, idempotent_method(ex.req.method));
   ctx.retry = &policy;
   ctx.rng = &w.rng();
   transform.state_deadline(&ctx.deadline_left_ms);

@@ -42,40 +42,49 @@ bool idempotent_method(std::string_view m) {
   return false;
 }
 
-RetryPolicy::RetryPolicy(const config::RetryPolicy* cfg, bool idempotent_request) {
+RetryRules RetryRules::compile(const config::RetryPolicy* cfg) {
+  RetryRules r;
   if (!cfg) {  // the default: one more host after a connect failure
-    on_ = kOnConnectFailure;
-    attempts_ = 2;
-    other_host_only_ = true;  // as before retries were configurable: no second try on the same
-    return;
+    r.on = kOnConnectFailure;
+    r.attempts = 2;
+    r.other_host_only = true;  // as before retries were configurable: no second try on the same
+    return r;
   }
-  attempts_ = cfg->attempts < 1 ? 1 : cfg->attempts;
-  per_try_ms_ = cfg->per_try_timeout ? cfg->per_try_timeout->count() : 0;
-  backoff_base_ms_ = cfg->backoff_base.count();
-  backoff_max_ms_ = cfg->backoff_max.count();
-  may_reach_ok_ = idempotent_request || cfg->non_idempotent;
+  r.attempts = cfg->attempts < 1 ? 1 : cfg->attempts;
+  r.per_try_ms = cfg->per_try_timeout ? cfg->per_try_timeout->count() : 0;
+  r.backoff_base_ms = cfg->backoff_base.count();
+  r.backoff_max_ms = cfg->backoff_max.count();
+  r.non_idempotent = cfg->non_idempotent;
   for (const std::string& c : cfg->retry_on) {
-    if (c == "connect-failure") on_ |= kOnConnectFailure;
-    else if (c == "refused") on_ |= kOnRefused;
-    else if (c == "reset") on_ |= kOnReset;
-    else if (c == "timeout") on_ |= kOnTimeout;
-    else if (c == "5xx") on_ |= kOn5xx;
-    else if (c == "gateway-error") on_ |= kOnGatewayError;
-    else if (c == "retriable-4xx") on_ |= kOnRetriable4xx;
-    else if (nstatuses_ < 8 && c.size() == 3) statuses_[nstatuses_++] = uint16_t(std::stoi(c));
+    if (c == "connect-failure") r.on |= kOnConnectFailure;
+    else if (c == "refused") r.on |= kOnRefused;
+    else if (c == "reset") r.on |= kOnReset;
+    else if (c == "timeout") r.on |= kOnTimeout;
+    else if (c == "5xx") r.on |= kOn5xx;
+    else if (c == "gateway-error") r.on |= kOnGatewayError;
+    else if (c == "retriable-4xx") r.on |= kOnRetriable4xx;
+    else if (r.nstatuses < 8 && c.size() == 3) r.statuses[r.nstatuses++] = uint16_t(std::stoi(c));
   }
+  return r;
+}
+
+RetryPolicy::RetryPolicy(const RetryRules& rules, bool idempotent_request)
+    : rules_(rules), may_reach_ok_(idempotent_request || rules.non_idempotent) {
+  using R = RetryRules;
   // Conditions met after the request went out need the body again for the next try.
-  resend_after_send_ = attempts_ > 1 && may_reach_ok_ &&
-                       ((on_ & ~uint32_t(kOnConnectFailure | kOnRefused)) != 0 || nstatuses_ > 0);
+  resend_after_send_ =
+      rules_.attempts > 1 && may_reach_ok_ &&
+      ((rules_.on & ~uint32_t(R::kOnConnectFailure | R::kOnRefused)) != 0 || rules_.nstatuses > 0);
 }
 
 bool RetryPolicy::wants_status(int status) const {
-  if (attempts_ <= 1 || status < 400) return false;
-  if (status >= 500 && (on_ & kOn5xx)) return true;
-  if ((status == 502 || status == 503 || status == 504) && (on_ & kOnGatewayError)) return true;
-  if (status == 409 && (on_ & kOnRetriable4xx)) return true;
-  for (int i = 0; i < nstatuses_; ++i) {
-    if (statuses_[i] == status) return true;
+  if (rules_.attempts <= 1 || status < 400) return false;
+  if (status >= 500 && (rules_.on & RetryRules::kOn5xx)) return true;
+  const bool gateway = status == 502 || status == 503 || status == 504;
+  if (gateway && (rules_.on & RetryRules::kOnGatewayError)) return true;
+  if (status == 409 && (rules_.on & RetryRules::kOnRetriable4xx)) return true;
+  for (int i = 0; i < rules_.nstatuses; ++i) {
+    if (rules_.statuses[i] == status) return true;
   }
   return false;
 }
@@ -83,20 +92,20 @@ bool RetryPolicy::wants_status(int status) const {
 bool RetryPolicy::matches(const TryResult& r, int status) const {
   if (r.ok()) return wants_status(status);
   // Envoy's meaning: 5xx and gateway-error also cover an upstream that did not answer.
-  const uint32_t no_answer = kOn5xx | kOnGatewayError;
+  const uint32_t no_answer = RetryRules::kOn5xx | RetryRules::kOnGatewayError;
   switch (r.cause) {
     case TryCause::kConnectRefused:
-      return on_ & (kOnConnectFailure | kOnRefused | no_answer);
+      return rules_.on & (RetryRules::kOnConnectFailure | RetryRules::kOnRefused | no_answer);
     case TryCause::kConnectTimeout:
     case TryCause::kConnectFailed:
-      return on_ & (kOnConnectFailure | no_answer);
+      return rules_.on & (RetryRules::kOnConnectFailure | no_answer);
     case TryCause::kResetBeforeResponse:
     case TryCause::kResetDuringResponse:
-      return on_ & (kOnReset | no_answer);
+      return rules_.on & (RetryRules::kOnReset | no_answer);
     case TryCause::kTimeout:
-      return on_ & (kOnTimeout | no_answer);
+      return rules_.on & (RetryRules::kOnTimeout | no_answer);
     case TryCause::kBadResponse:
-      return on_ & no_answer;  // answered as a 502
+      return rules_.on & no_answer;  // answered as a 502
     default:
       return false;  // no host, pool full, the client's own failures
   }
@@ -115,8 +124,8 @@ RetryPolicy::Decision RetryPolicy::decide(const TryResult& r, int status, const 
     d.reason = "reused-connection-closed";
     return d;
   }
-  if (tries_ >= attempts_ || !f.time_left || !matches(r, status)) return d;
-  if (other_host_only_ && f.hosts < 2) return d;
+  if (tries_ >= rules_.attempts || !f.time_left || !matches(r, status)) return d;
+  if (rules_.other_host_only && f.hosts < 2) return d;
   // Past a connect failure the upstream may have seen the request: re-send only what is safe.
   if (!is_connect_failure(r.cause) && !may_reach_ok_) return d;
   if (!f.body_replayable) return d;

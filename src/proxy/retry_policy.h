@@ -27,10 +27,39 @@ namespace cw::proxy {
 // RFC 9110 9.2.2 (TRACE included): a re-send of these cannot change the outcome.
 bool idempotent_method(std::string_view method);
 
+// A route's retry settings compiled once, with the router (off the request path): a request
+// copies these few words instead of reading the `retry_on` strings.
+struct RetryRules {
+  // cfg: the route's retry settings, or null for the default (one connect-failure retry).
+  static RetryRules compile(const config::RetryPolicy* cfg);
+
+  // Condition bits.
+  enum : uint32_t {
+    kOnConnectFailure = 1,
+    kOnRefused = 2,
+    kOnReset = 4,
+    kOnTimeout = 8,
+    kOn5xx = 16,
+    kOnGatewayError = 32,
+    kOnRetriable4xx = 64,
+  };
+  uint32_t on = 0;
+  uint16_t statuses[8] = {};  // explicit status codes from retry_on
+  int nstatuses = 0;
+  int attempts = 1;
+  int64_t per_try_ms = 0;
+  int64_t backoff_base_ms = 0;
+  int64_t backoff_max_ms = 0;
+  bool non_idempotent = false;   // the route re-sends what may have reached the upstream
+  bool other_host_only = false;  // the default policy retries only on another host
+};
+
 class RetryPolicy {
  public:
-  // cfg: the route's retry settings, or null for the default (one connect-failure retry).
-  RetryPolicy(const config::RetryPolicy* cfg, bool idempotent_request);
+  RetryPolicy(const RetryRules& rules, bool idempotent_request);
+  // Compiles `cfg` (null: the default) on the spot: for tests and one-off callers.
+  RetryPolicy(const config::RetryPolicy* cfg, bool idempotent_request)
+      : RetryPolicy(RetryRules::compile(cfg), idempotent_request) {}
 
   struct Facts {
     size_t hosts = 0;              // in the cluster
@@ -52,37 +81,20 @@ class RetryPolicy {
   bool wants_status(int status) const;
   // The body should be kept for a re-send after it was sent (a retry condition needs it).
   bool may_resend_body() const { return resend_after_send_; }
-  int max_attempts() const { return attempts_; }
-  int64_t per_try_timeout_ms() const { return per_try_ms_; }
-  int64_t backoff_base_ms() const { return backoff_base_ms_; }
-  int64_t backoff_max_ms() const { return backoff_max_ms_; }
+  int max_attempts() const { return rules_.attempts; }
+  int64_t per_try_timeout_ms() const { return rules_.per_try_ms; }
+  int64_t backoff_base_ms() const { return rules_.backoff_base_ms; }
+  int64_t backoff_max_ms() const { return rules_.backoff_max_ms; }
   int retries_done() const { return tries_ - 1; }
 
  private:
-  // Condition bits.
-  enum : uint32_t {
-    kOnConnectFailure = 1,
-    kOnRefused = 2,
-    kOnReset = 4,
-    kOnTimeout = 8,
-    kOn5xx = 16,
-    kOnGatewayError = 32,
-    kOnRetriable4xx = 64,
-  };
   bool matches(const TryResult& r, int status) const;
 
-  uint32_t on_ = 0;
-  uint16_t statuses_[8] = {};  // explicit status codes from retry_on
-  int nstatuses_ = 0;
-  int attempts_ = 1;
+  RetryRules rules_;
   int tries_ = 1;  // counted tries so far (the first included)
-  int64_t per_try_ms_ = 0;
-  int64_t backoff_base_ms_ = 0;
-  int64_t backoff_max_ms_ = 0;
   bool may_reach_ok_ = false;  // idempotent, or the route opted in
   bool resend_after_send_ = false;
   bool resent_ = false;
-  bool other_host_only_ = false;  // the default policy retries only on another host
 };
 
 }  // namespace cw::proxy

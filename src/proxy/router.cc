@@ -19,6 +19,7 @@ Router::Router(const config::Listener& listener, const std::vector<std::string>&
   for (const auto& r : listener.routes) {
     auto cr = std::make_unique<CompiledRoute>();
     cr->cfg = r;
+    cr->retry = RetryRules::compile(r.retry ? &*r.retry : nullptr);
     cr->index = idx;
     cr->name = r.name.empty() ? listener.name + "/" + std::to_string(idx) : r.name;
     if (!r.cluster.empty()) {

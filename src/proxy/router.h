@@ -11,6 +11,7 @@
 
 #include "config/model.h"
 #include "http/message.h"
+#include "proxy/retry_policy.h"
 
 namespace cw::proxy {
 
@@ -18,6 +19,7 @@ struct CompiledRoute {
   std::string name;
   int index = 0;  // position in the listener's route list
   config::Route cfg;
+  RetryRules retry;  // cfg.retry compiled (or the default when the route has none)
   int cluster = -1;  // index into ProxySnapshot::clusters, or -1 (direct response / redirect)
   std::unique_ptr<re2::RE2> path_re;
   std::vector<std::unique_ptr<re2::RE2>> header_res;  // parallel to cfg.match.headers
