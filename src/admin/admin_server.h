@@ -18,6 +18,7 @@
 #include "health/monitor.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
+#include "registry/registry.h"
 #include "runtime/acceptor.h"
 #include "runtime/event_loop.h"
 #include "runtime/socket_address.h"
@@ -50,6 +51,9 @@ struct AdminHooks {
   // Optional: the active health checks (read-only, control thread), for /api/v1/clusters and
   // /metrics.
   std::function<const health::HealthMonitor*()> health;
+  // Optional: the service registry (SPEC 5) behind /api/v1/services; without it those paths
+  // answer 404 registry_disabled.
+  std::function<registry::Registry*()> registry;
 };
 
 struct AdminLimits {

@@ -2,11 +2,13 @@
 #include "admin/dispatch.h"
 
 #include <exception>
+#include <optional>
 #include <variant>
 
 #include "admin/api.h"
 #include "admin/index_page.h"
 #include "admin/metrics.h"
+#include "admin/registry_api.h"
 #include "admin/reply.h"
 #include "admin/stats_sum.h"
 
@@ -157,6 +159,16 @@ rt::Task<Response> dispatch(const AdminHooks* hooks, const AdminCounters* counte
   // The control thread must survive any request: a throwing hook or JSON step is a 500, not a
   // terminate() from the connection's coroutine.
   const Endpoint* e = nullptr;
+  if (is_registry_path(target.substr(0, target.find('?')))) {
+    registry::Registry* reg = hooks->registry ? hooks->registry() : nullptr;
+    std::optional<Response> out;
+    try {
+      out = co_await registry_api(reg, method, target, body);
+    } catch (const std::exception& ex) {
+      out = internal_error(ex.what());
+    }
+    co_return std::move(*out);
+  }
   try {
     auto routed = route(method, target);
     if (auto* answer = std::get_if<Response>(&routed)) co_return std::move(*answer);

@@ -1,6 +1,7 @@
 // Routes one admin request (method, target, body) to its endpoint; 404/405/400 as JSON. Every
 // endpoint answers at once except POST /api/v1/reload, which waits for the reload hook (the
-// workers' acknowledgements) as a coroutine.
+// workers' acknowledgements), and the registry (registry_api.h), whose changes wait for the store
+// and whose blocking queries wait for a change; all as coroutines.
 // Thread contract: control thread; calls the hooks.
 #pragma once
 

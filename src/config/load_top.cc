@@ -72,9 +72,14 @@ void Loader::workers(const Entry& e, Config& c) {
 void Loader::registry(const Entry& e, Registry& r) {
   const Map m = open_map(e.value, e.path, {"backend", "data_dir", "etcd"});
   if (!m.ok) return;
-  unapplied_.push_back(e.path);
-  if (const Entry* b = m.find("backend"))
+  if (const Entry* b = m.find("backend")) {
     set(r.backend, choice(b->value, b->path, {"embedded", "etcd"}, "backend"));
+    // Refused rather than run on the embedded store while the file asks for shared state.
+    if (r.backend == "etcd") {
+      error(b->value, b->path,
+            "backend 'etcd' is not supported yet (this version has the 'embedded' registry)");
+    }
+  }
   if (const Entry* d = m.find("data_dir")) set(r.data_dir, string(d->value, d->path));
   if (const Entry* et = m.find("etcd")) {
     const Map em = open_map(et->value, et->path, {"endpoints", "prefix"});

@@ -46,6 +46,8 @@ Server::~Server() {
   for (auto& w : workers_) w->join();
   workers_.clear();
   if (admin_) admin_->close();
+  if (registry_) registry_->close();  // blocking queries return; their connections end
+  if (registry_store_) registry_store_->close();
   signal_stream_.close();
   control_.run_deferred();
   admin_.reset();
@@ -79,6 +81,7 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   if (!opened) errors.insert(errors.end(), opened.error().begin(), opened.error().end());
   if (!errors.empty()) return false;
 
+  if (cfg->registry && !open_registry(*cfg, errors)) return false;
   for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<proxy::Worker>(i, n));
   bound_ = opened->bound;
   // Checks run once per cluster here, on the control loop; their first results arrive once
@@ -99,6 +102,7 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   hooks.version = CW_VERSION_STRING;
   hooks.bound_listeners = [this] { return bound_; };
   hooks.health = [this]() -> const health::HealthMonitor* { return health_.get(); };
+  hooks.registry = [this] { return registry_.get(); };
   admin_ = std::make_unique<admin::AdminServer>(control_, std::move(hooks));
   auto a = admin_->listen(*admin_addr);
   if (!a) {
@@ -114,6 +118,30 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   for (auto& w : workers_) w->start();
   for (const auto& [key, addr] : bound_) CW_INFO("listening on {} ({} workers)", addr.text(), n);
   CW_INFO("admin on http://{}/", admin_addr_.text());
+  return true;
+}
+
+bool Server::open_registry(const config::Config& cfg, std::vector<std::string>& errors) {
+  auto store = registry::Store::open(cfg.registry->data_dir);
+  if (!store) {
+    errors.push_back(store.error());
+    return false;
+  }
+  auto loaded = (*store)->load();
+  if (!loaded) {
+    errors.push_back(loaded.error());
+    return false;
+  }
+  for (const auto& why : loaded->skipped) {
+    CW_WARN("registry: a stored instance no longer validates and is not served: {}", why);
+  }
+  registry_store_ = std::move(*store);
+  registry_ = std::make_unique<registry::Registry>(control_, registry_store_.get(),
+                                                   registry::RegistryLimits{},
+                                                   uint64_t(rt::mono_ns()));
+  registry_->restore(*loaded);
+  CW_INFO("registry: {} instances restored from {} (index {})", loaded->instances.size(),
+          registry_store_->path(), loaded->index);
   return true;
 }
 
@@ -232,6 +260,8 @@ rt::Task<admin::ReloadOutcome> Server::reload() {
   if (newc.workers != oldc.workers) CW_WARN("reload: 'workers' changes take effect on restart");
   if (newc.admin.listen.text() != oldc.admin.listen.text())
     CW_WARN("reload: 'admin.listen' changes take effect on restart");
+  if ((newc.registry ? newc.registry->data_dir : "") != (oldc.registry ? oldc.registry->data_dir : ""))
+    CW_WARN("reload: 'registry' changes take effect on restart");
   bool log_changed = (newc.access_log ? newc.access_log->path + newc.access_log->format : "") !=
                      (oldc.access_log ? oldc.access_log->path + oldc.access_log->format : "");
   bound_ = std::move(prepared->listeners.bound);
@@ -282,6 +312,8 @@ rt::Task<void> Server::drain_and_stop() {
     wp->loop().post([wp] { wp->begin_drain(); });
   }
   if (health_) health_->stop();  // sleeping probes end now, checks in flight soon
+  // Watchers parked in blocking queries get their answer now instead of holding the drain.
+  if (registry_) registry_->close();
   int64_t deadline = control_.now_ms() + snap_->config->drain_timeout.count();
   for (;;) {
     int64_t live = 0;
@@ -327,6 +359,10 @@ int Server::run() {
   // Finish the control thread's coroutines (admin accept loop and connections, the signal
   // reader): closing their sockets cancels their waits; run the cancellations to the end.
   if (admin_) admin_->close();
+  if (registry_) registry_->close();
+  // Commit what is queued; its completions are posted here and run below, so every admin call
+  // waiting on the store gets its answer (or its closed socket) and ends.
+  if (registry_store_) registry_store_->close();
   signal_stream_.close();
   control_.run_deferred();
   CW_INFO("stopped");

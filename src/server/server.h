@@ -16,6 +16,8 @@
 #include "health/monitor.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
+#include "registry/registry.h"
+#include "registry/store.h"
 #include "runtime/event_loop.h"
 #include "runtime/fd_reserve.h"
 #include "runtime/tcp.h"
@@ -63,6 +65,8 @@ class Server {
   rt::Task<int> install_everywhere(std::shared_ptr<const proxy::ProxySnapshot> snap,
                                    std::vector<proxy::ListenerFds> fds);
   void configure_access_log(const config::Config& cfg);
+  // Opens the registry's store and restores it; false (with the reason) when it cannot.
+  bool open_registry(const config::Config& cfg, std::vector<std::string>& errors);
   rt::Task<void> drain_and_stop();
   // Health verdicts to every worker: each applies it to its current generation's cluster.
   void post_host_health(const std::string& cluster, const std::string& key, bool healthy);
@@ -75,6 +79,9 @@ class Server {
   std::shared_ptr<const proxy::ProxySnapshot> snap_;
   std::map<std::string, rt::SocketAddress> bound_;
   std::unique_ptr<health::HealthMonitor> health_;  // active checks, on control_
+  // The service registry (when configured): its store before it, so the registry goes first.
+  std::unique_ptr<registry::Store> registry_store_;
+  std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<admin::AdminServer> admin_;
   rt::SocketAddress admin_addr_;
   int access_log_fd_ = -1;

@@ -148,6 +148,9 @@ const Case kCases[] = {
     {"RegistryBackendTypo", Section::kTop, "registry: { backend: etc }\n",
      "causeway.yaml:1:22: registry.backend: unknown backend 'etc' (did you mean 'etcd'?); expected "
      "one of: embedded, etcd"},
+    {"RegistryBackendEtcdNotYet", Section::kTop, "registry: { backend: etcd }\n",
+     "causeway.yaml:1:22: registry.backend: backend 'etcd' is not supported yet (this version has "
+     "the 'embedded' registry)"},
     {"RegistryDataDirEmpty", Section::kTop, "registry: { data_dir: \"\" }\n",
      "causeway.yaml:1:23: registry.data_dir: expected a non-empty string"},
     {"RegistryEtcdEndpointsNotAList", Section::kTop,

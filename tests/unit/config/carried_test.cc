@@ -205,12 +205,12 @@ TEST(Carried, RegistryDnsAndTlsDefaults) {
   EXPECT_EQ(c->dns->domain, "internal");
   EXPECT_EQ(c->dns->ttl, milliseconds(5000));
   EXPECT_TRUE(c->dns->recursors.empty());
-  EXPECT_EQ(c->unapplied_keys, (std::vector<std::string>{"registry", "dns"}));
+  EXPECT_EQ(c->unapplied_keys, (std::vector<std::string>{"dns"}));  // the registry is served
 }
 
 TEST(Carried, RegistryDnsAndTlsExplicitValues) {
   const std::string top =
-      "registry: { backend: etcd, data_dir: /var/lib/cw, etcd: { endpoints: [\"http://a:2379\","
+      "registry: { backend: embedded, data_dir: /var/lib/cw, etcd: { endpoints: [\"http://a:2379\","
       " \"http://b:2379\"], prefix: /x/ } }\n"
       "dns: { listen: \"[::1]:0\", domain: svc, ttl: 0s, recursors: [8.8.8.8, \"1.1.1.1:5353\","
       " \"2001:db8::1\", \"[2001:db8::2]:54\"] }\n";
@@ -221,7 +221,7 @@ TEST(Carried, RegistryDnsAndTlsExplicitValues) {
   auto c = load_ok(yaml);
   ASSERT_TRUE(c);
   ASSERT_TRUE(c->registry);
-  EXPECT_EQ(c->registry->backend, "etcd");
+  EXPECT_EQ(c->registry->backend, "embedded");
   EXPECT_EQ(c->registry->data_dir, "/var/lib/cw");
   EXPECT_EQ(c->registry->etcd.endpoints,
             (std::vector<std::string>{"http://a:2379", "http://b:2379"}));
@@ -239,7 +239,7 @@ TEST(Carried, RegistryDnsAndTlsExplicitValues) {
   ASSERT_EQ(c->listeners[0].tls->certificates.size(), 2u);
   EXPECT_EQ(c->listeners[0].tls->certificates[1].cert, "b.pem");
   EXPECT_EQ(c->listeners[0].tls->certificates[1].key, "b.key");
-  EXPECT_EQ(c->unapplied_keys, (std::vector<std::string>{"registry", "dns", "listeners[0].tls"}));
+  EXPECT_EQ(c->unapplied_keys, (std::vector<std::string>{"dns", "listeners[0].tls"}));
 }
 
 }  // namespace
