@@ -1,4 +1,5 @@
-// The health monitor: probes per host, verdicts published on the Host and through the sink.
+// The health monitor: probes per host (and per external target), verdicts published on the
+// Host and through the sinks.
 // Thread contract: see monitor.h.
 #include "health/monitor.h"
 
@@ -10,14 +11,18 @@
 
 namespace cw::health {
 
-// One host's checks. Shared by the monitor and the probe's coroutine: after stop() the
-// coroutine touches nothing but this (the monitor may be gone by then).
+// One host's (or external target's) checks. Shared by the monitor and the probe's coroutine:
+// after stop() the coroutine touches nothing but this (the monitor may be gone by then).
 struct HealthMonitor::Probe {
-  std::string cluster;
+  std::string scope;  // the cluster's name, or the target group's
   std::string key;
-  upstream::HostPtr host;                       // in the newest snapshot
-  std::shared_ptr<const config::HealthCheck> cfg;  // the cluster's, replaced by update()
-  std::string request;                          // for http checks
+  upstream::HostPtr host;     // a cluster host: in the newest snapshot; null for a target
+  rt::SocketAddress address;  // what is checked (a cluster host's own, kept in step)
+  // The Host header when the check names none: a cluster host's key (its address as
+  // configured), a target's address (its key is an id, not a name a server would know).
+  std::string authority;
+  std::shared_ptr<const config::HealthCheck> cfg;  // the cluster's or the target's own
+  std::string request;                             // for http checks
   HostHealth health;
   rt::EventLoop* loop = nullptr;
   rt::TcpStream conn;  // the check's connection while one is open
@@ -42,7 +47,7 @@ struct HealthMonitor::Probe {
     cfg = std::move(c);
     health.state.set_thresholds({cfg->healthy_threshold, cfg->unhealthy_threshold});
     request = cfg->kind == config::HealthCheck::Kind::kHttp
-                  ? check_request(cfg->http_path, cfg->host.empty() ? key : cfg->host)
+                  ? check_request(cfg->http_path, cfg->host.empty() ? authority : cfg->host)
                   : std::string();
   }
 };
@@ -77,8 +82,7 @@ rt::Task<void> HealthMonitor::run_probe(std::shared_ptr<Probe> p) {
   while (!p->stopped) {
     const int64_t started = p->loop->now_ms();
     const std::shared_ptr<const config::HealthCheck> cfg = p->cfg;  // alive across the check
-    CheckResult r =
-        co_await run_check(*p->loop, *cfg, p->host->address, p->request, p->conn, p->stopped);
+    CheckResult r = co_await run_check(*p->loop, *cfg, p->address, p->request, p->conn, p->stopped);
     if (p->stopped) break;
     record(*p, std::move(r));
     // A steady cadence from the start of each check, so a slow check does not stretch it.
@@ -95,21 +99,34 @@ int64_t HealthMonitor::jittered(const config::HealthCheck& cfg) {
 void HealthMonitor::record(Probe& p, CheckResult r) {
   HostHealth& h = p.health;
   ++(r.ok ? h.successes_total : h.failures_total);
+  const bool first = h.state.verdict() == resilience::HealthVerdict::kUnchecked;
   const bool changed = h.state.record(r.ok, loop_.now_ms());
   h.last_at_unix_ms = rt::wall_ms();
-  if (changed) {
-    const bool serving = h.state.serving();
+  // A target held out until its first pass changes no serving status when that first check
+  // fails, but its listener has heard nothing yet and must learn that it stays out.
+  const bool tell = changed || (first && !h.state.unchecked_serves());
+  const bool serving = h.state.serving();
+  if (tell) {
+    const char* what = p.host ? "host" : "target";
     if (serving) {
-      CW_INFO("health: {} host {} is healthy again ({} checks in a row passed)", p.cluster, p.key,
-              h.state.consecutive_successes());
+      CW_INFO("health: {} {} {} is healthy{} ({} checks in a row passed)", p.scope, what, p.key,
+              first ? "" : " again", h.state.consecutive_successes());
     } else {
-      CW_WARN("health: {} host {} is unhealthy ({}; {} failed in a row)", p.cluster, p.key,
+      CW_WARN("health: {} {} {} is unhealthy ({}; {} failed in a row)", p.scope, what, p.key,
               r.error, h.state.consecutive_failures());
     }
-    p.host->healthy.store(serving, std::memory_order_relaxed);
-    if (sink_) sink_(p.cluster, p.key, serving);
   }
-  h.last = std::move(r);
+  h.last = std::move(r);  // before the sinks: one that reads the monitor sees this check
+  if (!tell) return;
+  if (p.host) {
+    p.host->healthy.store(serving, std::memory_order_relaxed);
+    if (sink_) sink_(p.scope, p.key, serving);
+    return;
+  }
+  auto g = groups_.find(p.scope);
+  if (g == groups_.end()) return;  // cannot happen: a removed group's probes are stopped
+  const std::shared_ptr<const GroupSink> sink = g->second.sink;  // alive through the call
+  if (sink && *sink) (*sink)(p.key, serving);
 }
 
 void HealthMonitor::retire(const std::shared_ptr<Probe>& p) {
@@ -126,7 +143,7 @@ void HealthMonitor::remove_cluster(std::map<std::string, ClusterChecks, std::les
     const int j = now ? now->find(key) : -1;
     if (j >= 0 && !p->health.state.serving()) {
       now->hosts[size_t(j)]->healthy.store(true, std::memory_order_relaxed);
-      if (sink_) sink_(p->cluster, key, true);
+      if (sink_) sink_(p->scope, key, true);
     }
   }
   clusters_.erase(it);
@@ -175,6 +192,7 @@ void HealthMonitor::update_cluster(const std::shared_ptr<const upstream::Cluster
     if (it != cc.hosts.end()) {
       Probe& p = *it->second;
       p.host = host;  // a new weight makes a new Host object: publish on the one in force
+      p.address = host->address;
       p.host->healthy.store(p.health.state.serving(), std::memory_order_relaxed);
       if (changed) {
         p.set_settings(cc.cfg);
@@ -183,13 +201,81 @@ void HealthMonitor::update_cluster(const std::shared_ptr<const upstream::Cluster
       continue;
     }
     auto p = std::make_shared<Probe>();
-    p->cluster = c->name;
+    p->scope = c->name;
     p->key = host->key;
     p->host = host;
+    p->address = host->address;
+    p->authority = host->key;
     p->loop = &loop_;
     p->set_settings(cc.cfg);
     cc.hosts.emplace(host->key, p);
     rt::spawn(run_probe(std::move(p)));
+  }
+}
+
+void HealthMonitor::start_target(TargetGroup& g, const std::string& group, const Target& t) {
+  auto p = std::make_shared<Probe>();
+  p->scope = group;
+  p->key = t.key;
+  p->address = t.address;
+  p->authority = t.address.text();
+  p->loop = &loop_;
+  // Nothing vouches for a target before its first check (unlike a configured cluster host).
+  p->health.state = resilience::HealthState::starts_unserving();
+  p->set_settings(t.check);
+  g.targets.emplace(t.key, p);
+  rt::spawn(run_probe(std::move(p)));
+}
+
+void HealthMonitor::update_group(const std::string& group, std::vector<Target> targets,
+                                 GroupSink sink) {
+  if (stopped_) return;
+  std::erase_if(retired_, [](const auto& p) { return p->finished; });
+  // The wanted set by key; the first of duplicate keys wins, as a map would keep it.
+  std::map<std::string_view, const Target*> want;
+  for (const Target& t : targets) {
+    if (!t.check) {
+      CW_ERROR("health: group {} target {} has no check: not checked", group, t.key);
+      continue;
+    }
+    if (!want.emplace(t.key, &t).second) {
+      CW_WARN("health: group {} lists target {} twice: the first one is checked", group, t.key);
+    }
+  }
+  auto git = groups_.find(group);
+  if (want.empty()) {  // no targets: the group goes
+    if (git == groups_.end()) return;
+    for (auto& [key, p] : git->second.targets) retire(p);
+    groups_.erase(git);
+    return;
+  }
+  if (git == groups_.end()) git = groups_.emplace(group, TargetGroup{}).first;
+  TargetGroup& g = git->second;
+  g.sink = std::make_shared<const GroupSink>(std::move(sink));
+  for (auto it = g.targets.begin(); it != g.targets.end();) {
+    if (!want.contains(it->first)) {
+      retire(it->second);
+      it = g.targets.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [key, t] : want) {
+    auto it = g.targets.find(key);
+    if (it != g.targets.end()) {
+      Probe& p = *it->second;
+      if (p.address.text() == t->address.text()) {
+        if (!(*p.cfg == *t->check)) {
+          p.set_settings(t->check);  // thresholds change, the verdict stays
+          p.wake();
+        }
+        continue;
+      }
+      // Moved: what was learnt about the old address says nothing about the new one.
+      retire(it->second);
+      g.targets.erase(it);
+    }
+    start_target(g, group, *t);
   }
 }
 
@@ -200,10 +286,14 @@ void HealthMonitor::stop() {
     for (auto& [key, p] : cc.hosts) retire(p);
   }
   clusters_.clear();
+  for (auto& [name, g] : groups_) {
+    for (auto& [key, p] : g.targets) retire(p);
+  }
+  groups_.clear();
 }
 
 bool HealthMonitor::idle() const {
-  if (!clusters_.empty()) return false;
+  if (!clusters_.empty() || !groups_.empty()) return false;
   return std::all_of(retired_.begin(), retired_.end(), [](const auto& p) { return p->finished; });
 }
 
@@ -223,6 +313,13 @@ void HealthMonitor::visit(const std::function<void(const std::string&, const std
   for (const auto& [name, cc] : clusters_) {
     for (const auto& [key, p] : cc.hosts) fn(name, key, p->health);
   }
+}
+
+const HostHealth* HealthMonitor::target(std::string_view group, std::string_view key) const {
+  auto g = groups_.find(group);
+  if (g == groups_.end()) return nullptr;
+  auto t = g->second.targets.find(key);
+  return t == g->second.targets.end() ? nullptr : &t->second->health;
 }
 
 }  // namespace cw::health

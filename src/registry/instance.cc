@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -127,6 +128,9 @@ Result<Check, FieldError> parse_check(const Json& j) {
   if (c.kind == CheckKind::kTtl) {
     if (j.contains("interval")) return bad("check.interval", "does not apply to a ttl check");
     if (j.contains("timeout")) return bad("check.timeout", "does not apply to a ttl check");
+  } else if (!j.contains("timeout")) {
+    // The default timeout (1s) must not make a short interval an error the caller never wrote.
+    c.timeout_ms = std::min(c.timeout_ms, c.interval_ms);
   } else if (c.timeout_ms > c.interval_ms) {
     return bad("check.timeout", "must not be longer than check.interval");
   }

@@ -2,6 +2,8 @@
 // starts unchecked (it serves traffic); its first check result decides at once (a host that is
 // down at start-up is marked down, never fatal); afterwards `unhealthy_threshold` consecutive
 // failures mark it unhealthy and `healthy_threshold` consecutive successes healthy again.
+// starts_unserving() makes the other kind: a target nothing vouches for yet (a registry
+// instance) is held out until its first check passes.
 // Thread contract: a plain value owned by one thread (the control thread's health monitor);
 // pure: results and times are parameters.
 #pragma once
@@ -26,6 +28,15 @@ int64_t jittered_interval_ms(int64_t interval_ms, double jitter_percent, double 
 class HealthState {
  public:
   explicit HealthState(HealthThresholds t = {}) : t_(sanitized(t)) {}
+  // A state whose unchecked host does not serve: a target that joined on its own say-so (a
+  // registry instance) must prove itself before it gets traffic. The first result still
+  // decides at once; a first success is a serving change (record() returns true), a first
+  // failure is not (it was not serving), though the verdict leaves kUnchecked either way.
+  static HealthState starts_unserving(HealthThresholds t = {}) {
+    HealthState s(t);
+    s.unchecked_serves_ = false;
+    return s;
+  }
 
   // Records one check's result, finished at now_ms. Returns true when the host's serving
   // status (serving()) changed, i.e. when the workers must be told.
@@ -35,8 +46,13 @@ class HealthState {
   void set_thresholds(HealthThresholds t) { t_ = sanitized(t); }
 
   HealthVerdict verdict() const { return verdict_; }
-  // Unchecked and healthy hosts serve traffic; unhealthy ones do not.
-  bool serving() const { return verdict_ != HealthVerdict::kUnhealthy; }
+  // Healthy hosts serve traffic, unhealthy ones do not; unchecked ones do unless the state
+  // was made by starts_unserving().
+  bool serving() const {
+    return verdict_ == HealthVerdict::kHealthy ||
+           (verdict_ == HealthVerdict::kUnchecked && unchecked_serves_);
+  }
+  bool unchecked_serves() const { return unchecked_serves_; }
   uint32_t consecutive_successes() const { return successes_; }
   uint32_t consecutive_failures() const { return failures_; }
   uint64_t checks() const { return checks_; }
@@ -52,6 +68,7 @@ class HealthState {
   }
 
   HealthThresholds t_;
+  bool unchecked_serves_ = true;  // false: starts_unserving()
   HealthVerdict verdict_ = HealthVerdict::kUnchecked;
   uint32_t successes_ = 0;
   uint32_t failures_ = 0;

@@ -93,6 +93,11 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
       },
       uint64_t(rt::mono_ns()));
   health_->update(snap_->clusters);
+  if (registry_) {
+    registry_checks_ = std::make_unique<RegistryChecks>(*registry_, *health_);
+    registry_->subscribe([this](const std::string& service) { registry_checks_->sync(service); });
+    registry_checks_->sync_all();
+  }
 
   admin::AdminHooks hooks;
   for (auto& w : workers_) hooks.workers.push_back(w.get());

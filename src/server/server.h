@@ -22,6 +22,7 @@
 #include "runtime/fd_reserve.h"
 #include "runtime/tcp.h"
 #include "server/listener_sockets.h"
+#include "server/registry_checks.h"
 
 namespace cw::server {
 
@@ -82,6 +83,7 @@ class Server {
   // The service registry (when configured): its store before it, so the registry goes first.
   std::unique_ptr<registry::Store> registry_store_;
   std::unique_ptr<registry::Registry> registry_;
+  std::unique_ptr<RegistryChecks> registry_checks_;  // its instances' http/tcp checks
   std::unique_ptr<admin::AdminServer> admin_;
   rt::SocketAddress admin_addr_;
   int access_log_fd_ = -1;

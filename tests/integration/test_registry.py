@@ -222,6 +222,10 @@ def test_acknowledged_registrations_survive_kill_9(proxy_factory, echo_factory):
             body["check"] = check
         status, _, j = put(p, "bulk", f"i{i}", body)
         assert status == 200, j
+    svc = echo_factory(name="bulk")
+    put(p, "bulk", "checked", {"address": "127.0.0.1", "port": svc.port,
+                               "check": {"http": "/healthz", "interval": "300ms"}})
+    wait_for(lambda: instances(p, "bulk")["checked"]["health"] == "passing", 15, "first check")
     call(p, "PUT", "/api/v1/services/bulk/instances/i0/heartbeat", b"")
     assert instances(p, "bulk")["i0"]["health"] == "passing"
     call(p, "DELETE", "/api/v1/services/bulk/instances/i1")
@@ -232,11 +236,14 @@ def test_acknowledged_registrations_survive_kill_9(proxy_factory, echo_factory):
     p2 = Proxy(open(p.config).read(), port=p.port, admin=p.admin_port)
     try:
         got = instances(p2, "bulk")
-        assert len(got) == n - 1 and "i1" not in got
+        assert len(got) == n and "i1" not in got and "checked" in got
         assert got["i7"]["port"] == 10007 and got["i7"]["tags"] == ["t2"]
         assert got["i2"]["health"] == "passing"      # no check: serves at once
         assert got["i0"]["health"] == "unknown"      # checked: waits for its heartbeat
         assert "restarted" in got["i0"]["health_detail"]
+        # Its check runs again after the restart and brings it back.
+        wait_for(lambda: instances(p2, "bulk")["checked"]["health"] == "passing", 15,
+                 "check after restart")
         now = int(call(p2, "GET", "/api/v1/services")[1]["x-causeway-index"])
         assert now >= last
         status, _, j = put(p2, "bulk", "after", {"address": "127.0.0.2", "port": 1})
@@ -266,3 +273,30 @@ def test_registry_paths_without_a_registry(proxy_factory, echo_factory):
     p = proxy_factory(basic_config({"web": [echo.addr]}))
     status, _, j = call(p, "GET", "/api/v1/services")
     assert status == 404 and j["error"] == "registry_disabled"
+
+
+def test_http_and_tcp_checks_run_through_the_health_monitor(proxy_factory, echo_factory):
+    p, _ = start(proxy_factory, echo_factory)
+    up = echo_factory(name="api")
+    dead_port = free_port()
+    put(p, "api", "up-http", {"address": "127.0.0.1", "port": up.port,
+                              "check": {"http": "/healthz", "interval": "200ms",
+                                        "timeout": "200ms"}})
+    put(p, "api", "up-tcp", {"address": "127.0.0.1", "port": up.port,
+                             "check": {"tcp": True, "interval": "200ms", "timeout": "200ms"}})
+    put(p, "api", "down", {"address": "127.0.0.1", "port": dead_port,
+                           "check": {"tcp": True, "interval": "200ms", "timeout": "200ms"}})
+    wait_for(lambda: instances(p, "api")["up-http"]["health"] == "passing", 15, "http check")
+    wait_for(lambda: instances(p, "api")["up-tcp"]["health"] == "passing", 15, "tcp check")
+    wait_for(lambda: instances(p, "api")["down"]["health"] == "critical", 15, "tcp failure")
+    assert instances(p, "api")["down"]["health_detail"], instances(p, "api")["down"]
+    assert set(instances(p, "api", "?healthy=1")) == {"up-http", "up-tcp"}
+    # The backend goes away: its checks turn critical; it comes back: passing again.
+    up.stop(signal.SIGKILL)
+    wait_for(lambda: instances(p, "api")["up-http"]["health"] == "critical", 15, "http down")
+    again = echo_factory(name="api", port=up.port)
+    wait_for(lambda: instances(p, "api")["up-http"]["health"] == "passing", 15, "http back")
+    # Deregistered: its probe stops (the service keeps the other two).
+    call(p, "DELETE", "/api/v1/services/api/instances/down")
+    assert set(instances(p, "api")) == {"up-http", "up-tcp"}
+    again.stop(signal.SIGKILL)

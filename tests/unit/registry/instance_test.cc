@@ -44,6 +44,10 @@ TEST(RegistryInstance, DefaultsAndOtherChecks) {
   EXPECT_EQ(tcp->check.kind, CheckKind::kTcp);
   EXPECT_EQ(tcp->check.interval_ms, kDefaultCheckIntervalMs);
   EXPECT_EQ(tcp->check.timeout_ms, kDefaultCheckTimeoutMs);
+  // A short interval without a timeout: the default timeout shrinks to fit, no error.
+  auto quick = parse_instance("web", "w1", R"({"address": "10.0.0.1", "port": 1, "check": {"http": "/h", "interval": "300ms"}})");
+  ASSERT_TRUE(quick);
+  EXPECT_EQ(quick->check.timeout_ms, 300);
 
   auto ttl = parse_instance("web", "w1", R"({"address": "10.0.0.1", "port": 65535, "check": {"ttl": "30s"}})");
   ASSERT_TRUE(ttl);

@@ -1,5 +1,5 @@
 // The health threshold state machine: first result decides, thresholds afterwards, counts and
-// times recorded; no clock, no sockets.
+// times recorded, and the starts-unserving kind (registry targets); no clock, no sockets.
 #include "resilience/health_state.h"
 
 #include <gtest/gtest.h>
@@ -102,6 +102,44 @@ TEST(HealthState, NewThresholdsKeepTheVerdictAndCounts) {
   EXPECT_EQ(s.verdict(), HealthVerdict::kHealthy);
   EXPECT_TRUE(s.record(false, 4));
   EXPECT_EQ(s.verdict(), HealthVerdict::kUnhealthy);
+}
+
+TEST(HealthState, StartsUnservingHoldsAnUncheckedTargetOut) {
+  HealthState s = HealthState::starts_unserving({2, 3});
+  EXPECT_EQ(s.verdict(), HealthVerdict::kUnchecked);
+  EXPECT_FALSE(s.serving());
+  EXPECT_FALSE(s.unchecked_serves());
+  EXPECT_TRUE(HealthState().unchecked_serves());  // the clusters' default is unchanged
+}
+
+TEST(HealthState, StartsUnservingFirstSuccessIsAServingChange) {
+  HealthState s = HealthState::starts_unserving({2, 3});
+  EXPECT_TRUE(s.record(true, 100));  // one pass is enough: the first result decides
+  EXPECT_EQ(s.verdict(), HealthVerdict::kHealthy);
+  EXPECT_TRUE(s.serving());
+  EXPECT_EQ(s.changed_ms(), 100);
+}
+
+TEST(HealthState, StartsUnservingFirstFailureDecidesWithoutAServingChange) {
+  HealthState s = HealthState::starts_unserving({2, 3});
+  EXPECT_FALSE(s.record(false, 100));  // it was not serving before either
+  EXPECT_EQ(s.verdict(), HealthVerdict::kUnhealthy);
+  EXPECT_FALSE(s.serving());
+  EXPECT_EQ(s.changed_ms(), 100);
+  EXPECT_FALSE(s.record(true, 110));  // from here on the thresholds apply as usual
+  EXPECT_TRUE(s.record(true, 120));
+  EXPECT_EQ(s.verdict(), HealthVerdict::kHealthy);
+}
+
+TEST(HealthState, StartsUnservingThenThresholdsAsUsual) {
+  HealthState s = HealthState::starts_unserving({2, 2});
+  s.record(true, 0);
+  EXPECT_FALSE(s.record(false, 10));
+  EXPECT_TRUE(s.record(false, 20));
+  EXPECT_FALSE(s.serving());
+  s.set_thresholds({1, 1});  // a new check config keeps the kind
+  EXPECT_FALSE(s.unchecked_serves());
+  EXPECT_TRUE(s.record(true, 30));
 }
 
 TEST(HealthState, JitteredIntervalStaysInBoundsAndSpreads) {
