@@ -5,6 +5,27 @@
 
 namespace cw::config::detail {
 
+namespace {
+
+// What the DNS server can be authoritative for: lower-case labels as registry names are.
+bool is_domain(std::string_view d) {
+  if (d.empty() || d.size() > 253) return false;
+  size_t label = 0;
+  for (size_t i = 0; i <= d.size(); ++i) {
+    if (i == d.size() || d[i] == '.') {
+      if (label == 0 || label > 63 || d[i - 1] == '-' || d[i - label] == '-') return false;
+      label = 0;
+      continue;
+    }
+    const char c = d[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    ++label;
+  }
+  return true;
+}
+
+}  // namespace
+
 void Loader::top(const Node& root, Config& c) {
   const Map m = open_map(root, "",
                          {"workers", "admin", "access_log", "drain_timeout", "listeners",
@@ -91,9 +112,15 @@ void Loader::registry(const Entry& e, Registry& r) {
 void Loader::dns(const Entry& e, Dns& d) {
   const Map m = open_map(e.value, e.path, {"listen", "domain", "ttl", "recursors"});
   if (!m.ok) return;
-  unapplied_.push_back(e.path);
   if (const Entry* l = m.find("listen")) set(d.listen, address(l->value, l->path, /*listen=*/true));
-  if (const Entry* x = m.find("domain")) set(d.domain, string(x->value, x->path));
+  if (const Entry* x = m.find("domain")) {
+    set(d.domain, string(x->value, x->path));
+    if (!is_domain(d.domain)) {
+      error(x->value, x->path,
+            "expected a domain name of lower-case labels ([a-z0-9-], 1-63 each, dot-separated), "
+            "got '" + d.domain + "'");
+    }
+  }
   if (const Entry* t = m.find("ttl")) set(d.ttl, duration(t->value, t->path, /*allow_zero=*/true));
   if (const Entry* r = m.find("recursors"); r && is_list(r->value, r->path, "addresses")) {
     size_t i = 0;
@@ -110,6 +137,12 @@ void Loader::dns(const Entry& e, Dns& d) {
         }
       }
       if (auto a = address(each, path, /*listen=*/false)) d.recursors.push_back(std::move(*a));
+    }
+    // Refused rather than run without them: names outside the domain would be REFUSED.
+    if (!d.recursors.empty()) {
+      error(r->value, r->path,
+            "forwarding to recursors is not supported yet (names outside the domain are "
+            "answered REFUSED); leave recursors empty");
     }
   }
 }

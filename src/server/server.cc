@@ -44,6 +44,12 @@ Server::~Server() {
   if (health_) health_->stop();  // its probes end in run_deferred below
   for (auto& w : workers_) w->loop().stop();
   for (auto& w : workers_) w->join();
+  // The workers' threads are gone: close their UDP sockets here, so the serving coroutines
+  // end in the workers' own run_deferred (in ~Worker) instead of leaking.
+  if (dns_) {
+    dns_->close_tcp();
+    dns_->close_udp();
+  }
   workers_.clear();
   if (admin_) admin_->close();
   if (registry_) registry_->close();  // blocking queries return; their connections end
@@ -82,6 +88,10 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   if (!errors.empty()) return false;
 
   if (cfg->registry && !open_registry(*cfg, errors)) return false;
+  if (cfg->dns) {
+    dns_ = DnsService::open(*cfg->dns, n, errors);
+    if (!dns_) return false;
+  }
   for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<proxy::Worker>(i, n));
   bound_ = opened->bound;
   // Checks run once per cluster here, on the control loop; their first results arrive once
@@ -119,6 +129,11 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   configure_access_log(*cfg);
   for (int i = 0; i < n; ++i) {
     workers_[size_t(i)]->install(snap_, std::move(opened->per_worker[size_t(i)]));
+  }
+  if (dns_) {
+    std::vector<proxy::Worker*> ws;
+    for (auto& w : workers_) ws.push_back(w.get());
+    dns_->start(control_, ws, registry_.get());
   }
   for (auto& w : workers_) w->start();
   for (const auto& [key, addr] : bound_) CW_INFO("listening on {} ({} workers)", addr.text(), n);
@@ -319,6 +334,7 @@ rt::Task<void> Server::drain_and_stop() {
   if (health_) health_->stop();  // sleeping probes end now, checks in flight soon
   // Watchers parked in blocking queries get their answer now instead of holding the drain.
   if (registry_) registry_->close();
+  if (dns_) dns_->close_tcp();
   int64_t deadline = control_.now_ms() + snap_->config->drain_timeout.count();
   for (;;) {
     int64_t live = 0;

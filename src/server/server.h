@@ -22,6 +22,7 @@
 #include "runtime/fd_reserve.h"
 #include "runtime/tcp.h"
 #include "server/listener_sockets.h"
+#include "server/dns_service.h"
 #include "server/registry_checks.h"
 
 namespace cw::server {
@@ -84,6 +85,7 @@ class Server {
   std::unique_ptr<registry::Store> registry_store_;
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<RegistryChecks> registry_checks_;  // its instances' http/tcp checks
+  std::unique_ptr<DnsService> dns_;                  // with a dns: section
   std::unique_ptr<admin::AdminServer> admin_;
   rt::SocketAddress admin_addr_;
   int access_log_fd_ = -1;

@@ -205,15 +205,14 @@ TEST(Carried, RegistryDnsAndTlsDefaults) {
   EXPECT_EQ(c->dns->domain, "internal");
   EXPECT_EQ(c->dns->ttl, milliseconds(5000));
   EXPECT_TRUE(c->dns->recursors.empty());
-  EXPECT_EQ(c->unapplied_keys, (std::vector<std::string>{"dns"}));  // the registry is served
+  EXPECT_TRUE(c->unapplied_keys.empty());  // the registry and the DNS server are served
 }
 
 TEST(Carried, RegistryDnsAndTlsExplicitValues) {
   const std::string top =
       "registry: { backend: embedded, data_dir: /var/lib/cw, etcd: { endpoints: [\"http://a:2379\","
       " \"http://b:2379\"], prefix: /x/ } }\n"
-      "dns: { listen: \"[::1]:0\", domain: svc, ttl: 0s, recursors: [8.8.8.8, \"1.1.1.1:5353\","
-      " \"2001:db8::1\", \"[2001:db8::2]:54\"] }\n";
+      "dns: { listen: \"[::1]:0\", domain: svc.corp, ttl: 0s, recursors: [] }\n";
   std::string yaml = config("", "", top);
   yaml.insert(yaml.find("    routes:"),
               "    tls: { certificates: [{ cert: a.pem, key: a.key }, { cert: b.pem, key: b.key }]"
@@ -228,18 +227,14 @@ TEST(Carried, RegistryDnsAndTlsExplicitValues) {
   EXPECT_EQ(c->registry->etcd.prefix, "/x/");
   ASSERT_TRUE(c->dns);
   EXPECT_EQ(c->dns->listen.text(), "[::1]:0");
-  EXPECT_EQ(c->dns->domain, "svc");
+  EXPECT_EQ(c->dns->domain, "svc.corp");
   EXPECT_EQ(c->dns->ttl, milliseconds(0));
-  ASSERT_EQ(c->dns->recursors.size(), 4u);
-  EXPECT_EQ(c->dns->recursors[0].text(), "8.8.8.8:53");
-  EXPECT_EQ(c->dns->recursors[1].text(), "1.1.1.1:5353");
-  EXPECT_EQ(c->dns->recursors[2].text(), "[2001:db8::1]:53");
-  EXPECT_EQ(c->dns->recursors[3].text(), "[2001:db8::2]:54");
+  EXPECT_TRUE(c->dns->recursors.empty());
   ASSERT_TRUE(c->listeners[0].tls);
   ASSERT_EQ(c->listeners[0].tls->certificates.size(), 2u);
   EXPECT_EQ(c->listeners[0].tls->certificates[1].cert, "b.pem");
   EXPECT_EQ(c->listeners[0].tls->certificates[1].key, "b.key");
-  EXPECT_EQ(c->unapplied_keys, (std::vector<std::string>{"dns", "listeners[0].tls"}));
+  EXPECT_EQ(c->unapplied_keys, (std::vector<std::string>{"listeners[0].tls"}));
 }
 
 }  // namespace

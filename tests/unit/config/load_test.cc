@@ -110,7 +110,7 @@ TEST(LoadConfig, SpecExampleLoads) {
 
   // Accepted, validated, but not acted on by this version.
   EXPECT_EQ(c->unapplied_keys,
-            (std::vector<std::string>{"dns", "listeners[0].tls"}));
+            (std::vector<std::string>{"listeners[0].tls"}));
 }
 
 TEST(LoadConfig, ExampleFileLoads) {
