@@ -61,6 +61,36 @@ int main(int argc, char** argv) {
   trace->add_option("url", trace_url, "http://host:port/path")->required();
   trace->add_option("--via", trace_via, "send through this proxy (host:port)");
 
+  cw::cli::ServicesOptions svc;
+  auto* services = app.add_subcommand(
+      "services", "The registry from the command line, through the admin API: list (the "
+                  "default), show NAME, register FILE, deregister ID");
+  // The shared options go on `services` and on each action, so they work before or after it.
+  auto svc_options = [&svc](CLI::App* sub) {
+    sub->add_option("--admin", svc.admin,
+                    "admin listener (default: admin.listen of -c FILE, else of ./causeway.yaml, "
+                    "else 127.0.0.1:9901)");
+    sub->add_option("-c,--config", svc.config_path, "read the admin address from this config");
+    sub->add_flag("--json", svc.json, "print the API's JSON answer as it came");
+    sub->add_option("--timeout", svc.timeout, "bound on each call to the admin API")
+        ->capture_default_str();
+  };
+  svc_options(services);
+  services->require_subcommand(0, 1);
+  auto* svc_list =
+      services->add_subcommand("list", "Services with their instance and passing counts and tags");
+  auto* svc_show = services->add_subcommand(
+      "show", "A service's instances: address, health, weight, tags, check");
+  svc_show->add_option("name", svc.arg, "service name")->required();
+  auto* svc_register = services->add_subcommand(
+      "register", "Register (or replace) an instance from a JSON file: {\"service\", \"id\", "
+                  "\"address\", \"port\", ...}");
+  svc_register->add_option("file", svc.arg, "JSON file, or - for stdin")->required();
+  auto* svc_deregister = services->add_subcommand(
+      "deregister", "Deregister an instance: SERVICE/ID, or an ID unique across services");
+  svc_deregister->add_option("id", svc.arg, "SERVICE/ID or ID")->required();
+  for (auto* sub : {svc_list, svc_show, svc_register, svc_deregister}) svc_options(sub);
+
   auto* version = app.add_subcommand("version", "Version, build flags, linked library versions");
 
   try {
@@ -80,6 +110,12 @@ int main(int argc, char** argv) {
   if (*demo) return cw::cli::run_demo(demo_opts);
   if (*echo) return cw::cli::run_echo(echo_opts);
   if (*trace) return cw::cli::run_trace(trace_url, trace_via);
+  if (*services) {
+    if (*svc_show) svc.action = "show";
+    if (*svc_register) svc.action = "register";
+    if (*svc_deregister) svc.action = "deregister";
+    return cw::cli::run_services(svc);
+  }
   if (*version) return cw::cli::print_version();
   return 2;
 }

@@ -52,7 +52,10 @@ Json breaker_json(const HostSum& s) {
 Json host_json(const upstream::Host& h, const HostSum* s) {
   static const HostSum kNone;
   if (!s) s = &kNone;
-  return {{"address", h.key},
+  // A static host's key is its address; a discovered one's is its identity (the registry's
+  // instance id), shown beside the address it has now.
+  return {{"address", h.address.text()},
+          {"key", h.key},
           {"weight", h.weight},
           {"healthy", h.healthy.load(std::memory_order_relaxed)},
           {"active_requests", s->active_requests},

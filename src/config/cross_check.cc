@@ -33,6 +33,16 @@ void Loader::cross_check(const Config& c) {
   };
   std::unordered_map<std::string_view, size_t> clusters, listeners;
   unique(c.clusters, cluster_name_sites_, "cluster", clusters);
+  // A registry cluster follows this process's registry: there must be one.
+  if (!c.registry) {
+    for (size_t i = 0; i < c.clusters.size(); ++i) {
+      if (c.clusters[i].discovery != "registry") continue;
+      error(cluster_name_sites_[i].mark, cluster_name_sites_[i].path,
+            "cluster '" + c.clusters[i].name +
+                "' uses discovery: registry, but there is no registry: section (add "
+                "`registry: { data_dir: ./causeway-data }`)");
+    }
+  }
   unique(c.listeners, listener_name_sites_, "listener", listeners);
 
   std::vector<std::string> cluster_names;  // for hints; filled on the first unknown reference

@@ -5,6 +5,18 @@
 #include "config/loader.h"
 
 namespace cw::config::detail {
+namespace {
+
+// A registry service name, as the registry accepts it (a DNS label, lower case).
+bool is_service_name(std::string_view s) {
+  if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-') return false;
+  for (char ch : s) {
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-')) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 void Loader::cluster(const Node& n, const std::string& path, Cluster& c) {
   const Map m =
@@ -18,34 +30,53 @@ void Loader::cluster(const Node& n, const std::string& path, Cluster& c) {
     set(c.name, name(e->value, e->path));
     cluster_name_sites_.back() = Site{e->value.mark(), e->path};
   }
-  bool supported_discovery = true;
+  bool supported_discovery = true;  // static or registry: the keys below are checked for it
   if (const Entry* e = m.find("discovery")) {
     if (auto d = choice(e->value, e->path, {"static", "dns", "registry"}, "discovery")) {
       c.discovery = *d;
-      if (*d != "static") {
+      if (*d == "dns") {
         supported_discovery = false;
         error(e->value, e->path,
-              "discovery '" + *d +
-                  "' is not supported yet (this version supports 'static' with endpoints)");
+              "discovery 'dns' is not supported yet (this version supports 'static' with "
+              "endpoints and 'registry' with service)");
       }
     } else {
       supported_discovery = false;
     }
   }
+  const bool is_static = supported_discovery && c.discovery == "static";
+  const bool is_registry = supported_discovery && c.discovery == "registry";
   // service / hostname belong to registry / dns discovery.
   for (auto [key, wants] : {std::pair<std::string_view, std::string_view>{"service", "registry"},
                             {"hostname", "dns"}}) {
     const Entry* e = m.find(key);
     if (e == nullptr) continue;
-    string(e->value, e->path);
-    if (supported_discovery) {
+    auto v = string(e->value, e->path);
+    if (supported_discovery && c.discovery != wants) {
       error(e->key_node.mark(), e->path,
             "'" + std::string(key) + "' is only used with discovery: " + std::string(wants));
+    } else if (key == "service" && v) {
+      c.service = *v;
+      if (!is_service_name(c.service)) {
+        error(e->value, e->path,
+              "expected a registry service name ([a-z0-9-], 1-63, not starting or ending with "
+              "'-'), got '" + c.service + "'");
+      }
     }
   }
+  if (is_registry && !m.find("service") && !m.was_suggested("service")) {
+    error(n, child(path, "service"),
+          "missing required key 'service' (the registry service this cluster follows)");
+  }
   if (const Entry* e = m.find("endpoints")) {
-    endpoints(*e, supported_discovery, c);
-  } else if (supported_discovery && !m.was_suggested("endpoints")) {
+    if (is_registry) {
+      error(e->key_node.mark(), e->path,
+            "'endpoints' is only used with discovery: static (a registry cluster's hosts are "
+            "the service's instances)");
+    } else {
+      endpoints(*e, is_static, c);
+    }
+  } else if (is_static && !m.was_suggested("endpoints")) {
     error(n, child(path, "endpoints"),
           "missing required key 'endpoints' (a static cluster needs at least one endpoint)");
   }

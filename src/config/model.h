@@ -225,8 +225,9 @@ struct RetryBudget {
 
 struct Cluster {
   std::string name;
-  std::string discovery = "static";
-  std::vector<Endpoint> endpoints;
+  std::string discovery = "static";        // static or registry (dns: not yet)
+  std::string service;                     // registry: the registry service to follow
+  std::vector<Endpoint> endpoints;         // static only
   std::string lb = "round_robin";          // round_robin, weighted_round_robin, least_request,
                                            // peak_ewma, random, ring_hash, maglev
   std::string hash_on = "source_ip";       // source_ip, header:NAME, cookie:NAME

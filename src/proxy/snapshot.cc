@@ -49,7 +49,8 @@ const ListenerSnapshot* ProxySnapshot::listener(const std::string& key) const {
 
 std::shared_ptr<const ProxySnapshot> build_snapshot(std::shared_ptr<const config::Config> cfg,
                                                     const ProxySnapshot* previous,
-                                                    std::string& error) {
+                                                    std::string& error,
+                                                    const DiscoveredEndpoints& discovered) {
   auto snap = std::make_shared<ProxySnapshot>();
   snap->config = cfg;
   snap->generation = previous ? previous->generation + 1 : 1;
@@ -60,7 +61,13 @@ std::shared_ptr<const ProxySnapshot> build_snapshot(std::shared_ptr<const config
         if (pc->name == c.name) prev = pc.get();
       }
     }
-    auto cs = upstream::build_cluster(c, prev, error);
+    std::shared_ptr<const upstream::ClusterSnapshot> cs;
+    if (c.discovery == "static") {
+      cs = upstream::build_cluster(c, prev, error);
+    } else {
+      std::shared_ptr<const upstream::EndpointSet> set = discovered ? discovered(c) : nullptr;
+      cs = upstream::build_cluster(c, set ? *set : upstream::EndpointSet{}, prev, error);
+    }
     if (!cs) return nullptr;
     snap->clusters.push_back(cs);
     snap->cluster_names.push_back(c.name);
@@ -84,6 +91,22 @@ std::shared_ptr<const ProxySnapshot> build_snapshot(std::shared_ptr<const config
     snap->listeners.push_back(std::move(ls));
   }
   return snap;
+}
+
+std::shared_ptr<const ProxySnapshot> with_cluster(
+    const ProxySnapshot& snap, std::shared_ptr<const upstream::ClusterSnapshot> cluster) {
+  for (size_t i = 0; i < snap.clusters.size(); ++i) {
+    if (snap.clusters[i]->name != cluster->name) continue;
+    auto out = std::make_shared<ProxySnapshot>();
+    out->config = snap.config;
+    out->listeners = snap.listeners;
+    out->clusters = snap.clusters;
+    out->clusters[i] = std::move(cluster);
+    out->cluster_names = snap.cluster_names;
+    out->generation = snap.generation;
+    return out;
+  }
+  return nullptr;
 }
 
 }  // namespace cw::proxy

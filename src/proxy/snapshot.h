@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,7 +41,8 @@ struct ListenerSnapshot {
 
 struct ProxySnapshot {
   std::shared_ptr<const config::Config> config;
-  std::vector<std::unique_ptr<ListenerSnapshot>> listeners;
+  // Shared, so a discovery update can make a new snapshot that differs in one cluster only.
+  std::vector<std::shared_ptr<const ListenerSnapshot>> listeners;
   std::vector<std::shared_ptr<const upstream::ClusterSnapshot>> clusters;
   std::vector<std::string> cluster_names;
   uint64_t generation = 0;
@@ -51,9 +53,21 @@ struct ProxySnapshot {
 // The socket identity of a listener (see ListenerSnapshot::key).
 std::string listener_key(const config::Listener& l);
 
-// Builds a snapshot; reuses hosts of `previous` by key. Null with `error` set on failure.
+// `snap` with one cluster replaced (same name; a discovery update): everything else shared,
+// the generation kept (it counts config loads). Null when `snap` has no such cluster.
+std::shared_ptr<const ProxySnapshot> with_cluster(
+    const ProxySnapshot& snap, std::shared_ptr<const upstream::ClusterSnapshot> cluster);
+
+// The endpoint set a discovered (non-static) cluster has now, from its source; null when the
+// source knows nothing yet (the cluster then starts with no hosts).
+using DiscoveredEndpoints =
+    std::function<std::shared_ptr<const upstream::EndpointSet>(const config::Cluster&)>;
+
+// Builds a snapshot; reuses hosts of `previous` by key. Static clusters take their config's
+// endpoints, the others `discovered`'s set (none without it). Null with `error` set on failure.
 std::shared_ptr<const ProxySnapshot> build_snapshot(std::shared_ptr<const config::Config> cfg,
                                                     const ProxySnapshot* previous,
-                                                    std::string& error);
+                                                    std::string& error,
+                                                    const DiscoveredEndpoints& discovered = {});
 
 }  // namespace cw::proxy

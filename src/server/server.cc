@@ -65,8 +65,18 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   for (const auto& key : cfg->unapplied_keys) {
     CW_WARN("{}: {} is accepted but not applied by this version", cfg->source, key);
   }
+  // The registry first: registry-driven clusters start with its instances.
+  if (cfg->registry) {
+    if (!open_registry(*cfg, errors)) return false;
+    registry_clusters_ = std::make_unique<RegistryClusters>(
+        control_, *registry_, [this] { return snap_; },
+        [this](std::shared_ptr<const upstream::ClusterSnapshot> c) {
+          apply_cluster_update(std::move(c));
+        });
+    registry_clusters_->configure(*cfg);
+  }
   std::string err;
-  snap_ = proxy::build_snapshot(cfg, nullptr, err);
+  snap_ = proxy::build_snapshot(cfg, nullptr, err, discovered());
   if (!snap_) {
     errors.push_back(err);
     return false;
@@ -87,7 +97,6 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   if (!opened) errors.insert(errors.end(), opened.error().begin(), opened.error().end());
   if (!errors.empty()) return false;
 
-  if (cfg->registry && !open_registry(*cfg, errors)) return false;
   if (cfg->dns) {
     dns_ = DnsService::open(*cfg->dns, n, errors);
     if (!dns_) return false;
@@ -134,6 +143,11 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
     std::vector<proxy::Worker*> ws;
     for (auto& w : workers_) ws.push_back(w.get());
     dns_->start(control_, ws, registry_.get());
+  }
+  if (registry_clusters_) {
+    std::vector<proxy::Worker*> ws;
+    for (auto& w : workers_) ws.push_back(w.get());
+    registry_clusters_->watch_ejections(std::move(ws));
   }
   for (auto& w : workers_) w->start();
   for (const auto& [key, addr] : bound_) CW_INFO("listening on {} ({} workers)", addr.text(), n);
@@ -197,6 +211,32 @@ void Server::configure_access_log(const config::Config& cfg) {
   }
 }
 
+void Server::apply_cluster_update(std::shared_ptr<const upstream::ClusterSnapshot> cluster) {
+  if (!snap_) return;
+  auto next = proxy::with_cluster(*snap_, cluster);
+  if (!next) return;  // not in the config now in force
+  snap_ = std::move(next);
+  if (health_) health_->update_cluster(cluster);
+  CW_INFO("cluster {}: {} hosts from the registry", cluster->name, cluster->hosts.size());
+  for (auto& w : workers_) {
+    proxy::Worker* wp = w.get();
+    wp->loop().post([wp, cluster] { wp->update_cluster(cluster); });
+  }
+}
+
+proxy::DiscoveredEndpoints Server::discovered() {
+  return [this](const config::Cluster& c) -> std::shared_ptr<const upstream::EndpointSet> {
+    if (c.discovery != "registry" || !registry_) return nullptr;
+    if (registry_clusters_) {
+      if (auto set = registry_clusters_->endpoints(c)) return set;
+    }
+    // A cluster the config in force does not follow yet (a reload adding it): its set now.
+    RegistrySource probe(*registry_, c.service);
+    probe.refresh();
+    return probe.current();
+  };
+}
+
 void Server::post_host_health(const std::string& cluster, const std::string& key,
                               bool healthy) {
   for (auto& w : workers_) {
@@ -250,7 +290,7 @@ Result<Server::Prepared, std::vector<std::string>> Server::prepare_reload() {
     return Unexpected{std::move(errors)};
   }
   std::string err;
-  auto snap = proxy::build_snapshot(loaded.config, snap_.get(), err);
+  auto snap = proxy::build_snapshot(loaded.config, snap_.get(), err, discovered());
   if (!snap) {
     errors.push_back(err);
     return Unexpected{std::move(errors)};
@@ -285,7 +325,10 @@ rt::Task<admin::ReloadOutcome> Server::reload() {
   bool log_changed = (newc.access_log ? newc.access_log->path + newc.access_log->format : "") !=
                      (oldc.access_log ? oldc.access_log->path + oldc.access_log->format : "");
   bound_ = std::move(prepared->listeners.bound);
+  if (registry_clusters_) registry_clusters_->configure(newc);
   const int pending = co_await install_everywhere(snap, std::move(prepared->listeners.per_worker));
+  // Registry changes that came while the new config was built and installed.
+  if (registry_clusters_) registry_clusters_->catch_up();
   if (log_changed) configure_access_log(newc);
   out.ok = true;
   out.generation = snap->generation;
@@ -333,6 +376,7 @@ rt::Task<void> Server::drain_and_stop() {
   }
   if (health_) health_->stop();  // sleeping probes end now, checks in flight soon
   // Watchers parked in blocking queries get their answer now instead of holding the drain.
+  if (registry_clusters_) registry_clusters_->stop();
   if (registry_) registry_->close();
   if (dns_) dns_->close_tcp();
   int64_t deadline = control_.now_ms() + snap_->config->drain_timeout.count();

@@ -24,6 +24,7 @@
 #include "server/listener_sockets.h"
 #include "server/dns_service.h"
 #include "server/registry_checks.h"
+#include "server/registry_clusters.h"
 
 namespace cw::server {
 
@@ -72,6 +73,10 @@ class Server {
   rt::Task<void> drain_and_stop();
   // Health verdicts to every worker: each applies it to its current generation's cluster.
   void post_host_health(const std::string& cluster, const std::string& key, bool healthy);
+  // A discovery update of one cluster: the server's snapshot, health checks and every worker.
+  void apply_cluster_update(std::shared_ptr<const upstream::ClusterSnapshot> cluster);
+  // What build_snapshot asks for a discovered cluster's hosts.
+  proxy::DiscoveredEndpoints discovered();
   static rt::Task<void> signal_loop(Server* self);
 
   std::string config_path_;
@@ -86,6 +91,7 @@ class Server {
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<RegistryChecks> registry_checks_;  // its instances' http/tcp checks
   std::unique_ptr<DnsService> dns_;                  // with a dns: section
+  std::unique_ptr<RegistryClusters> registry_clusters_;  // discovery: registry clusters
   std::unique_ptr<admin::AdminServer> admin_;
   rt::SocketAddress admin_addr_;
   int access_log_fd_ = -1;

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import BIN, Proc, basic_config, free_port, get, wait_port
 
-SUBCOMMANDS = ["run", "check", "demo", "echo", "trace", "version"]
+SUBCOMMANDS = ["run", "check", "demo", "echo", "trace", "services", "version"]
 
 
 def cw(*args, cwd=None, timeout=30):

@@ -248,7 +248,47 @@ TEST(LoadErrors, DiscoveryNotSupportedYet) {
                                    "    hostname: web.internal:80\n"),
                       9, 16, "clusters[0].discovery",
                       "discovery 'dns' is not supported yet (this version supports 'static' with "
-                      "endpoints)");
+                      "endpoints and 'registry' with service)");
+}
+
+// The same listener and one registry cluster; `top` goes first (line 1).
+std::string registry_cluster(const std::string& top, const std::string& cluster) {
+  return top + with_cluster("  - name: web\n    discovery: registry\n" + cluster);
+}
+
+TEST(LoadErrors, RegistryClusterLoads) {
+  LoadResult r = load_config_string(registry_cluster("registry: {}\n", "    service: api\n"),
+                                    "causeway.yaml");
+  ASSERT_TRUE(r.ok()) << test::dump(r);
+  EXPECT_EQ(r.config->clusters[0].discovery, "registry");
+  EXPECT_EQ(r.config->clusters[0].service, "api");
+  EXPECT_TRUE(r.config->clusters[0].endpoints.empty());
+}
+
+TEST(LoadErrors, RegistryClusterNeedsARegistry) {
+  EXPECT_CONFIG_ERROR(registry_cluster("", "    service: api\n"), 8, 11, "clusters[0].name",
+                      "cluster 'web' uses discovery: registry, but there is no registry: section "
+                      "(add `registry: { data_dir: ./causeway-data }`)");
+}
+
+TEST(LoadErrors, RegistryClusterNeedsAService) {
+  EXPECT_CONFIG_ERROR(registry_cluster("registry: {}\n", ""), 9, 5, "clusters[0].service",
+                      "missing required key 'service' (the registry service this cluster follows)");
+}
+
+TEST(LoadErrors, RegistryClusterServiceIsALabel) {
+  EXPECT_CONFIG_ERROR(registry_cluster("registry: {}\n", "    service: Api_1\n"), 11, 14,
+                      "clusters[0].service",
+                      "expected a registry service name ([a-z0-9-], 1-63, not starting or ending "
+                      "with '-'), got 'Api_1'");
+}
+
+TEST(LoadErrors, RegistryClusterHasNoEndpoints) {
+  EXPECT_CONFIG_ERROR(
+      registry_cluster("registry: {}\n", "    service: api\n    endpoints: [127.0.0.1:1]\n"), 12,
+      5, "clusters[0].endpoints",
+      "'endpoints' is only used with discovery: static (a registry cluster's hosts are the "
+      "service's instances)");
 }
 
 TEST(LoadErrors, ServiceNeedsRegistryDiscovery) {
