@@ -28,6 +28,7 @@ struct EchoCmdOptions {
 struct ServicesOptions {
   std::string action = "list";  // list, show, register or deregister
   std::string arg;              // NAME, FILE ("-" = stdin) or ID ("SERVICE/ID" or a bare ID)
+  std::string arg2;             // deregister SERVICE ID: the ID
   std::string admin;            // --admin ADDR; empty = from -c, ./causeway.yaml or the default
   std::string config_path;      // -c FILE: where to read admin.listen
   std::string timeout = "10s";  // bounds each call to the admin API

@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   cw::cli::ServicesOptions svc;
   auto* services = app.add_subcommand(
       "services", "The registry from the command line, through the admin API: list (the "
-                  "default), show NAME, register FILE, deregister ID");
+                  "default), show NAME, register FILE, deregister SERVICE ID");
   // The shared options go on `services` and on each action, so they work before or after it.
   auto svc_options = [&svc](CLI::App* sub) {
     sub->add_option("--admin", svc.admin,
@@ -87,8 +87,10 @@ int main(int argc, char** argv) {
                   "\"address\", \"port\", ...}");
   svc_register->add_option("file", svc.arg, "JSON file, or - for stdin")->required();
   auto* svc_deregister = services->add_subcommand(
-      "deregister", "Deregister an instance: SERVICE/ID, or an ID unique across services");
-  svc_deregister->add_option("id", svc.arg, "SERVICE/ID or ID")->required();
+      "deregister",
+      "Deregister an instance: SERVICE ID, SERVICE/ID, or an ID unique across services");
+  svc_deregister->add_option("id", svc.arg, "SERVICE (then ID), SERVICE/ID, or ID")->required();
+  svc_deregister->add_option("id_in_service", svc.arg2, "the ID, after SERVICE");
   for (auto* sub : {svc_list, svc_show, svc_register, svc_deregister}) svc_options(sub);
 
   auto* version = app.add_subcommand("version", "Version, build flags, linked library versions");

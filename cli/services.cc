@@ -1,4 +1,4 @@
-// `causeway services [list|show NAME|register FILE|deregister ID]`: the registry via admin API.
+// `causeway services [list|show NAME|register FILE|deregister SERVICE ID]`: the registry via admin API.
 // Thread contract: main thread; one blocking HTTP exchange at a time (services_http.h).
 #include <algorithm>
 #include <cerrno>
@@ -390,7 +390,16 @@ int run_services(const ServicesOptions& opts) {
   c.target = std::move(*target);
   if (opts.action == "show") return cmd_show(c, opts.arg);
   if (opts.action == "register") return cmd_register(c, opts.arg);
-  if (opts.action == "deregister") return cmd_deregister(c, opts.arg);
+  if (opts.action == "deregister") {
+    if (!opts.arg2.empty()) {
+      if (opts.arg.find('/') != std::string::npos) {
+        say(c, "give SERVICE ID or SERVICE/ID, not both");
+        return 2;
+      }
+      return cmd_deregister(c, opts.arg + "/" + opts.arg2);
+    }
+    return cmd_deregister(c, opts.arg);
+  }
   return cmd_list(c);
 }
 

@@ -201,8 +201,26 @@ Result<Instance, FieldError> parse_instance(std::string_view service, std::strin
                            std::to_string(kMaxBodyBytes));
   }
   if (json_depth(body) > kMaxJsonDepth) return bad("body", "is nested too deeply");
-  Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  // A key given twice would silently mean its last value: refuse it instead.
+  std::vector<std::set<std::string>> open_objects;
+  std::string repeated;
+  auto watch_keys = [&](int, Json::parse_event_t ev, Json& parsed) {
+    if (ev == Json::parse_event_t::object_start) {
+      open_objects.emplace_back();
+    } else if (ev == Json::parse_event_t::object_end && !open_objects.empty()) {
+      open_objects.pop_back();
+    } else if (ev == Json::parse_event_t::key && !open_objects.empty() && parsed.is_string()) {
+      const auto& k = parsed.get_ref<const std::string&>();
+      if (!open_objects.back().insert(k).second && repeated.empty()) repeated = k;
+    }
+    return true;
+  };
+  Json j = Json::parse(body, watch_keys, /*allow_exceptions=*/false);
   if (j.is_discarded()) return bad("body", "is not valid JSON");
+  if (!repeated.empty()) {
+    return bad(printable(repeated) ? repeated : std::string("(unprintable)"),
+               "is given twice (a key may appear once per object)");
+  }
   if (!j.is_object()) return bad("body", "must be a JSON object, not " + type_name(j));
 
   Instance inst;

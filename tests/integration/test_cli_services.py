@@ -212,6 +212,13 @@ def test_deregister_bare_id_and_service_slash_id(registry_proxy, tmp_path):
     assert r.returncode == 1 and "no instance a2 in service web" in r.stderr, r
     assert ids(p, "api") == {"a2"}
 
+    # SERVICE ID as two arguments (the SPEC's form).
+    r = svc(p, "deregister", "api", "a2")
+    assert r.returncode == 0 and r.stdout.startswith("deregistered api/a2 (index "), r
+    assert ids(p, "api") == set()
+    r = svc(p, "deregister", "api/a2", "a2")
+    assert r.returncode == 2 and "not both" in r.stderr, r
+
 
 def test_deregister_ambiguous_bare_id_changes_nothing(registry_proxy, tmp_path):
     p = registry_proxy

@@ -131,6 +131,18 @@ BAD_CALLS = [
     ("api/instances/" + "x" * 64, {"address": "127.0.0.2", "port": 80}, "id"),
     ("a_b/instances/x1", {"address": "127.0.0.2", "port": 80}, "service"),
     ("api/instances/x1", b"x" * (70 * 1024), "body"),
+    ("api/instances/x1", (b'{"address":"127.0.0.2","port":80,"meta":{"k":"' + b"v" * (1 << 20))
+     [:(1 << 20) - 3] + b'"}}', "body"),                              # exactly 1 MiB
+    ("api/instances/x1", {"address": "127.0.0.2", "port": 70000}, "port"),
+    ("api/instances/x1", {"address": "127.0.0.2", "port": 80, "check": {"grpc": "x"}}, "check.grpc"),
+    ("api/instances/x1", {"address": "127.0.0.2", "port": 80, "weight": 70000}, "weight"),
+    ("api/instances/x1", {"address": "127.0.0.2", "port": 80, "tags": "canary"}, "tags"),
+    ("api/instances/x1", {"address": "127.0.0.2 ", "port": 80}, "address"),
+    ("api/instances/x1", {"address": "", "port": 80}, "address"),
+    ("api/instances/x1", {"address": "127.0.0.2", "port": 80.5}, "port"),
+    ("api/instances/x1", b'{"address":"127.0.0.2","port":80,"port":81}', "port"),
+    ("api.v2/instances/x1", {"address": "127.0.0.2", "port": 80}, "service"),
+    ("api/instances/x.1", {"address": "127.0.0.2", "port": 80}, "id"),
 ]
 
 
@@ -144,6 +156,9 @@ def test_bad_calls_name_the_field_and_change_nothing(proxy_factory, echo_factory
         assert status == 400, (tail, body, status, j)
         assert j["error"] == "invalid_instance" and j["field"] == field, (tail, body, j)
         assert j["detail"], j
+    # Over the admin listener's 1 MiB cap: refused before it is read, as 413.
+    status, _, j = call(p, "PUT", "/api/v1/services/api/instances/x1", b"x" * ((1 << 20) + 1))
+    assert status == 413 and j["error"] == "payload_too_large"
     for query, field in [("?index=abc", "index"), ("?index=-1", "index"),
                          ("?index=1&wait=forever", "wait"), ("?healthy=maybe", "healthy"),
                          ("?tag=UP", "tag")]:
@@ -300,3 +315,34 @@ def test_http_and_tcp_checks_run_through_the_health_monitor(proxy_factory, echo_
     call(p, "DELETE", "/api/v1/services/api/instances/down")
     assert set(instances(p, "api")) == {"up-http", "up-tcp"}
     again.stop(signal.SIGKILL)
+
+
+def test_a_burst_of_1000_acknowledged_registrations_survives_kill_9(proxy_factory, echo_factory):
+    p, _ = start(proxy_factory, echo_factory)
+    acked = []
+    lock = threading.Lock()
+
+    def worker(first):
+        for i in range(first, 1000, 16):
+            status, _, j = put(p, "burst", f"b{i}", {"address": "127.0.0.2", "port": 1 + i})
+            if status == 200:
+                with lock:
+                    acked.append(i)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert len(acked) == 1000
+    os.kill(p.pid, signal.SIGKILL)  # right after the last acknowledgement
+    p.p.wait(10)
+    p.expected_exit = None
+    p2 = Proxy(open(p.config).read(), port=p.port, admin=p.admin_port)
+    try:
+        got = instances(p2, "burst")
+        assert len(got) == 1000
+        assert got["b999"]["port"] == 1000
+    finally:
+        p2.stop()

@@ -4,6 +4,8 @@ instance the proxy ejects is ejected in the registry and in DNS too (one health 
 import json
 import signal
 import tempfile
+import threading
+import time
 
 import dns.message
 import dns.query
@@ -104,3 +106,56 @@ def test_ejection_reaches_the_registry_and_dns(proxy_factory, echo_factory):
     assert dns_addresses() == ["127.0.0.1"]
     status, _, raw = get(f"{p.admin_url}/api/v1/services/api?healthy=1")
     assert [i["id"] for i in json.loads(raw)["instances"]] == ["good"]
+
+
+def test_migration_under_load_fails_no_request(proxy_factory, echo_factory):
+    """Instances move from 127.0.0.2 to 127.0.0.3 while requests flow: register the new ones,
+    deregister the old ones; every request succeeds."""
+    p = proxy_factory(config(tempfile.mkdtemp(prefix="causeway-rc-")))
+    old = [echo_factory(name="api", instance=f"old{i}", host="127.0.0.2") for i in range(2)]
+    new = [echo_factory(name="api", instance=f"new{i}", host="127.0.0.3") for i in range(2)]
+    for i, e in enumerate(old):
+        put(p, f"old{i}", {"address": "127.0.0.2", "port": e.port})
+    wait_for(lambda: set(served_by(p, 8)) == {"old0", "old1"}, 10, "old instances serve")
+
+    results = {"ok": 0, "failed": [], "by": {}}
+    stop = threading.Event()
+
+    def load():
+        deadline = time.time() + 60  # bounded in time and count
+        for _ in range(20000):
+            if stop.is_set() or time.time() > deadline:
+                return
+            status, _, body = get(p.url + "/")
+            if status == 200:
+                results["ok"] += 1
+                inst = json.loads(body)["instance"]
+                results["by"][inst] = results["by"].get(inst, 0) + 1
+            else:
+                results["failed"].append((status, body[:200]))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i, e in enumerate(new):
+            put(p, f"new{i}", {"address": "127.0.0.3", "port": e.port})
+        wait_for(lambda: all(results["by"].get(f"new{i}", 0) > 0 for i in range(2)), 15,
+                 "new instances take traffic")
+        for i in range(2):
+            status, _, _ = get(f"{p.admin_url}/api/v1/services/api/instances/old{i}",
+                               method="DELETE")
+            assert status == 200
+        seen = dict(results["by"])
+        wait_for(lambda: sum(results["by"].get(f"new{i}", 0) for i in range(2))
+                 > sum(seen.get(f"new{i}", 0) for i in range(2)) + 200, 15, "load continues")
+        before_old = sum(results["by"].get(f"old{i}", 0) for i in range(2))
+        time.sleep(0.5)
+        assert sum(results["by"].get(f"old{i}", 0) for i in range(2)) == before_old, \
+            "old instances still get requests after deregistration"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert results["failed"] == [], results["failed"][:5]
+    assert results["ok"] > 500

@@ -113,6 +113,8 @@ std::vector<BadCall> bad_calls() {
       {"api", "i1", "not json", "body"},
       {"api", "i1", "[1, 2]", "body"},
       {"api", "i1", "\"text\"", "body"},
+      {"api", "i1", "{" + kOk + ", \"port\": 81}", "port"},  // a key twice
+      {"api", "i1", "{" + kOk + ", \"check\": {\"ttl\": \"5s\", \"ttl\": \"6s\"}}", "ttl"},
       {"api", "i1", std::string(100, '[') + std::string(100, ']'), "body"},
       {"api", "i1", "{" + kOk + ", \"pad\": \"" + std::string(kMaxBodyBytes, 'x') + "\"}", "body"},
       {"api.v2", "i1", "{" + kOk + "}", "service"},
