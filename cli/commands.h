@@ -9,6 +9,7 @@ namespace cw::cli {
 struct DemoOptions {
   std::string listen = "127.0.0.1:8080";
   std::string admin = "127.0.0.1:9901";
+  std::string dns = "127.0.0.1:8600";
   bool access_log = false;
 };
 

@@ -32,9 +32,12 @@ int main(int argc, char** argv) {
 
   cw::cli::DemoOptions demo_opts;
   auto* demo = app.add_subcommand(
-      "demo", "Start causeway with built-in demo services (web x1, api x3, auth x2) on loopback");
+      "demo", "Start causeway with built-in demo services (web x1, api x3, auth x2) on loopback, "
+              "registered in its registry and served by its DNS server");
   demo->add_option("--listen", demo_opts.listen, "proxy address")->capture_default_str();
   demo->add_option("--admin", demo_opts.admin, "admin address")->capture_default_str();
+  demo->add_option("--dns", demo_opts.dns, "DNS server address (UDP and TCP)")
+      ->capture_default_str();
   demo->add_flag("--access-log", demo_opts.access_log, "print an access log line per request");
 
   cw::cli::EchoCmdOptions echo_opts;

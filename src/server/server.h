@@ -52,6 +52,8 @@ class Server {
 
   const std::map<std::string, rt::SocketAddress>& bound_listeners() const { return bound_; }
   rt::SocketAddress admin_address() const { return admin_addr_; }
+  // The DNS server's address (port 0 resolved); empty without a dns: section.
+  rt::SocketAddress dns_address() const { return dns_ ? dns_->address() : rt::SocketAddress(); }
   int workers() const { return int(workers_.size()); }
 
  private:

@@ -161,8 +161,10 @@ class Demo(Proc):
     def __init__(self):
         self.port = free_port()
         self.admin_port = free_port()
+        self.dns_port = free_port()
         super().__init__([BIN, "demo", "--listen", f"127.0.0.1:{self.port}",
-                          "--admin", f"127.0.0.1:{self.admin_port}"])
+                          "--admin", f"127.0.0.1:{self.admin_port}",
+                          "--dns", f"127.0.0.1:{self.dns_port}"])
 
 
 def wait_output(proc, needle, timeout=15):
@@ -186,8 +188,21 @@ def test_demo_end_to_end():
         assert f"http://{admin}" in out, out
         assert re.search(r"curl .*http://" + re.escape(proxy), out), out
         assert re.search(r"curl .*http://" + re.escape(admin) + r"/metrics", out), out
+        assert f"dig @127.0.0.1 -p {d.dns_port} api.internal" in out, out
         wait_port("127.0.0.1", d.port)
         wait_port("127.0.0.1", d.admin_port)
+
+        # The services are in the registry, healthy, and in DNS.
+        status, _, body = get(f"http://{admin}/api/v1/services")
+        names = {s["name"]: s for s in json.loads(body)["services"]}
+        assert names["api"]["passing"] == 3 and names["auth"]["passing"] == 2, names
+        dig = subprocess.run(["dig", "+short", "@127.0.0.1", "-p", str(d.dns_port),
+                              "api.internal"], capture_output=True, text=True, timeout=10)
+        assert sorted(dig.stdout.split()) == ["127.0.0.1"] * 3, dig.stdout
+        dig = subprocess.run(["dig", "+short", "@127.0.0.1", "-p", str(d.dns_port),
+                              "canary.api.internal", "SRV"], capture_output=True, text=True,
+                             timeout=10)
+        assert "api-3.api.instance.internal." in dig.stdout, dig.stdout
 
         seen = {}
         for i in range(30):
