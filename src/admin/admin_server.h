@@ -34,6 +34,14 @@ struct ReloadOutcome {
   int workers_pending = 0;          // ok, but these workers did not acknowledge it in time
 };
 
+// The DNS server's counters, summed over its sockets (for /metrics).
+struct DnsNumbers {
+  uint64_t queries_udp = 0, queries_tcp = 0;
+  uint64_t responses_udp = 0, responses_tcp = 0;
+  uint64_t dropped = 0;    // nothing sent (responses, scraps, kernel refusals, TCP limits)
+  uint64_t truncated = 0;  // UDP answers with TC set
+};
+
 struct AdminHooks {
   std::vector<proxy::Worker*> workers;
   // The snapshot workers are being given now.
@@ -54,6 +62,8 @@ struct AdminHooks {
   // Optional: the service registry (SPEC 5) behind /api/v1/services; without it those paths
   // answer 404 registry_disabled.
   std::function<registry::Registry*()> registry;
+  // Optional: the DNS server's counters, when it runs.
+  std::function<DnsNumbers()> dns;
 };
 
 struct AdminLimits {

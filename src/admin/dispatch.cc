@@ -55,6 +55,8 @@ Response get_metrics(const Request& q) {
   Response r;
   r.content_type = std::string(kPrometheusContentType);
   info.health = q.hooks.health ? q.hooks.health() : nullptr;
+  info.registry = q.hooks.registry ? q.hooks.registry() : nullptr;
+  if (q.hooks.dns) info.dns = q.hooks.dns();
   r.body = render_metrics(sum, info);
   return r;
 }

@@ -222,6 +222,45 @@ void resilience_metrics(Writer& w, const StatsSum& s) {
   }
 }
 
+// The registry (instances by service and health, the index, parked watchers) and the DNS
+// server's counters.
+void discovery_metrics(Writer& w, const MetricsInfo& info) {
+  if (const registry::Registry* reg = info.registry) {
+    w.family("registry_index", "gauge", "The registry's index (its last change).");
+    w.sample("registry_index", {}, reg->index());
+    w.family("registry_instances", "gauge",
+             "Registered instances by service and health (ejected ones are counted apart).");
+    for (const auto& [name, svc] : reg->services()) {
+      uint64_t by[4] = {};
+      for (const auto& [id, e] : svc.instances) {
+        ++by[e->ejected ? 3 : size_t(e->health)];
+      }
+      constexpr std::string_view kNames[] = {"unknown", "passing", "critical", "ejected"};
+      for (size_t i = 0; i < 4; ++i) {
+        if (by[i] || !svc.instances.empty()) {
+          w.sample("registry_instances", {{"service", name}, {"health", kNames[i]}}, by[i]);
+        }
+      }
+    }
+    w.family("registry_watchers", "gauge", "Blocking queries parked now.");
+    w.sample("registry_watchers", {}, uint64_t(reg->waiting()));
+  }
+  if (info.dns) {
+    const DnsNumbers& d = *info.dns;
+    w.family("dns_queries_total", "counter", "DNS queries received, by transport.");
+    w.sample("dns_queries_total", {{"transport", "udp"}}, d.queries_udp);
+    w.sample("dns_queries_total", {{"transport", "tcp"}}, d.queries_tcp);
+    w.family("dns_responses_total", "counter", "DNS responses sent, by transport.");
+    w.sample("dns_responses_total", {{"transport", "udp"}}, d.responses_udp);
+    w.sample("dns_responses_total", {{"transport", "tcp"}}, d.responses_tcp);
+    w.family("dns_dropped_total", "counter",
+             "DNS messages answered with nothing (responses, scraps, refused sends).");
+    w.sample("dns_dropped_total", {}, d.dropped);
+    w.family("dns_truncated_total", "counter", "UDP answers sent with TC set (retry over TCP).");
+    w.sample("dns_truncated_total", {}, d.truncated);
+  }
+}
+
 }  // namespace
 
 std::string escape_label_value(std::string_view v) {
@@ -391,6 +430,7 @@ std::string render_metrics(const StatsSum& s, const MetricsInfo& info) {
     }
   }
   if (info.health) health_metrics(w, *info.health);
+  discovery_metrics(w, info);
   resilience_metrics(w, s);
   return out;
 }

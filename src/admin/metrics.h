@@ -2,6 +2,7 @@
 // Thread contract: control thread (sums shards via stats_sum.h).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,8 @@ struct MetricsInfo {
   uint64_t config_generation = 0;
   std::string version;
   const health::HealthMonitor* health = nullptr;  // checks and host verdicts, when present
+  const registry::Registry* registry = nullptr;     // when the registry runs
+  std::optional<DnsNumbers> dns;                    // when the DNS server runs
 };
 
 std::string render_metrics(const StatsSum& stats, const MetricsInfo& info);

@@ -14,13 +14,15 @@ namespace cw::nameserver {
 // ---- UDP ----
 
 Result<std::shared_ptr<UdpServer>> UdpServer::start(rt::EventLoop& loop, rt::OwnedFd fd,
-                                                    std::shared_ptr<const Zone> zone) {
+                                                    std::shared_ptr<const Zone> zone,
+                                                    DnsCounters* counters) {
   auto sock = rt::UdpSocket::adopt(loop, std::move(fd));
   if (!sock) return fail(sock.error());
   std::shared_ptr<UdpServer> s(new UdpServer());
   s->sock_ = std::move(*sock);
   s->zone_ = std::move(zone);
   s->loop_ = &loop;
+  if (counters) s->counters_ = counters;
   rt::spawn(serve(s));
   return s;
 }
@@ -44,7 +46,7 @@ rt::Task<void> UdpServer::serve(std::shared_ptr<UdpServer> self) {
       if (*n == 0) break;
       const Zone* zone = self->zone_.get();
       for (int i = 0; i < *n; ++i) {
-        self->counters_.queries.inc();
+        self->counters_->queries.inc();
         std::string& reply = (*replies)[size_t(i)];
         reply.clear();
         // A datagram cut by our buffer is not the query it was: answer nothing rather than
@@ -53,16 +55,16 @@ rt::Task<void> UdpServer::serve(std::shared_ptr<UdpServer> self) {
           zone->respond(in->data(i), Transport::kUdp, self->rotation_++, reply);
         }
         if (reply.empty()) {
-          self->counters_.dropped.inc();
+          self->counters_->dropped.inc();
           continue;
         }
-        if (reply.size() > 2 && (uint8_t(reply[2]) & 0x02)) self->counters_.truncated.inc();
+        if (reply.size() > 2 && (uint8_t(reply[2]) & 0x02)) self->counters_->truncated.inc();
         out->add(reply, in->peer(i), in->peer_len(i));
       }
       const int queued = out->count;
       const int sent = self->sock_.send(*out);
-      self->counters_.responses.inc(uint64_t(sent));
-      self->counters_.dropped.inc(uint64_t(queued - sent));
+      self->counters_->responses.inc(uint64_t(sent));
+      self->counters_->dropped.inc(uint64_t(queued - sent));
       if (*n < rt::UdpInBatch::kBatch) break;
     }
     if (self->sock_.is_open()) {

@@ -30,13 +30,15 @@ struct DnsCounters {
 class UdpServer {
  public:
   // On the loop's thread: registers the socket and starts serving.
+  // `counters` (optional) must outlive the server; the owner reads them from any thread.
   static Result<std::shared_ptr<UdpServer>> start(rt::EventLoop& loop, rt::OwnedFd fd,
-                                                  std::shared_ptr<const Zone> zone);
+                                                  std::shared_ptr<const Zone> zone,
+                                                  DnsCounters* counters = nullptr);
   // The loop's thread: later queries are answered from `zone`.
   void set_zone(std::shared_ptr<const Zone> zone) { zone_ = std::move(zone); }
   // Closes the socket; the serving coroutine ends on a later turn of the loop.
   void close() { sock_.close(); }
-  const DnsCounters& counters() const { return counters_; }
+  const DnsCounters& counters() const { return *counters_; }
 
  private:
   UdpServer() = default;
@@ -46,7 +48,8 @@ class UdpServer {
   rt::EventLoop* loop_ = nullptr;
   std::shared_ptr<const Zone> zone_;
   uint32_t rotation_ = 0;
-  DnsCounters counters_;
+  DnsCounters own_counters_;
+  DnsCounters* counters_ = &own_counters_;
 };
 
 struct TcpLimits {

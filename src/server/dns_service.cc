@@ -82,8 +82,10 @@ void DnsService::start(rt::EventLoop& control, const std::vector<proxy::Worker*>
   for (size_t i = 0; i < workers.size() && i < udp_fds_.size(); ++i) {
     proxy::Worker* w = workers[i];
     auto fd = std::make_shared<rt::OwnedFd>(std::move(udp_fds_[i]));
-    w->loop().post([slots = slots_, i, w, fd, zone] {
-      auto s = nameserver::UdpServer::start(w->loop(), std::move(*fd), zone);
+    udp_counters_.push_back(std::make_unique<nameserver::DnsCounters>());
+    nameserver::DnsCounters* counters = udp_counters_.back().get();
+    w->loop().post([slots = slots_, i, w, fd, zone, counters] {
+      auto s = nameserver::UdpServer::start(w->loop(), std::move(*fd), zone, counters);
       if (!s) {
         CW_ERROR("dns: worker {} cannot serve udp: {}", i, s.error().message());
         return;
@@ -134,6 +136,22 @@ void DnsService::close_udp() {
   for (auto& s : slots_->udp) {
     if (s) s->close();
   }
+}
+
+admin::DnsNumbers DnsService::numbers() const {
+  admin::DnsNumbers n;
+  for (const auto& c : udp_counters_) {
+    n.queries_udp += c->queries.get();
+    n.responses_udp += c->responses.get();
+    n.dropped += c->dropped.get();
+    n.truncated += c->truncated.get();
+  }
+  if (tcp_) {
+    n.queries_tcp = tcp_->counters().queries.get();
+    n.responses_tcp = tcp_->counters().responses.get();
+    n.dropped += tcp_->counters().dropped.get();
+  }
+  return n;
 }
 
 }  // namespace cw::server

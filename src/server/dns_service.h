@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "admin/admin_server.h"
 #include "config/model.h"
 #include "nameserver/dns_server.h"
 #include "proxy/worker.h"
@@ -35,6 +36,8 @@ class DnsService {
   void close_udp();
 
   rt::SocketAddress address() const { return bound_; }
+  // Counters summed over the UDP sockets and TCP (any thread).
+  admin::DnsNumbers numbers() const;
 
  private:
   struct Slots;
@@ -46,6 +49,8 @@ class DnsService {
   std::vector<rt::OwnedFd> udp_fds_;
   rt::OwnedFd tcp_fd_;
   std::shared_ptr<Slots> slots_;
+  // One per worker's UDP server, made here so the control thread can read them at any time.
+  std::vector<std::unique_ptr<nameserver::DnsCounters>> udp_counters_;
   std::vector<proxy::Worker*> workers_;
   std::unique_ptr<nameserver::TcpServer> tcp_;
   rt::EventLoop* control_ = nullptr;

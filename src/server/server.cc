@@ -127,6 +127,7 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   hooks.bound_listeners = [this] { return bound_; };
   hooks.health = [this]() -> const health::HealthMonitor* { return health_.get(); };
   hooks.registry = [this] { return registry_.get(); };
+  if (dns_) hooks.dns = [this] { return dns_->numbers(); };
   admin_ = std::make_unique<admin::AdminServer>(control_, std::move(hooks));
   auto a = admin_->listen(*admin_addr);
   if (!a) {

@@ -242,3 +242,28 @@ def test_malformed_packets_get_formerr_or_silence(proxy_factory, echo_factory):
         s.sendall(struct.pack("!H", 3) + b"\x00\x01\x02")  # a TCP message too short to answer
         assert s.recv(100) == b""  # closed, no crash
     assert addresses(ask(p, "api.internal", tcp=True)) == ["127.0.0.2"]
+
+
+def test_metrics_count_queries_and_instances(proxy_factory, echo_factory):
+    p = start(proxy_factory, echo_factory)
+    put(p, "api", "api-1", {"address": "127.0.0.2", "port": 9001})
+    put(p, "api", "api-2", {"address": "127.0.0.3", "port": 9002, "check": {"ttl": "30s"}})
+    wait_for(lambda: addresses(ask(p, "api.internal")), 10, "zone rebuilt")
+    for _ in range(5):
+        ask(p, "api.internal")
+    ask(p, "api.internal", tcp=True)
+
+    def metric(name, labels=""):
+        text = get(p.admin_url + "/metrics")[2].decode()
+        for line in text.splitlines():
+            if line.startswith(f"causeway_{name}{labels} ") or \
+                    line.startswith(f"causeway_{name}{{{labels}}} "):
+                return float(line.rsplit(" ", 1)[1])
+        raise AssertionError(f"{name} {labels} not in /metrics")
+
+    assert metric("dns_queries_total", 'transport="udp"') >= 6
+    assert metric("dns_queries_total", 'transport="tcp"') >= 1
+    assert metric("dns_responses_total", 'transport="udp"') >= 6
+    assert metric("registry_instances", 'service="api",health="passing"') == 1
+    assert metric("registry_instances", 'service="api",health="unknown"') == 1
+    assert metric("registry_index") >= 2
