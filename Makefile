@@ -35,7 +35,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 .PHONY: help deps deps-bench deps-lint build build-asan demo test test-unit test-integration \
-        test-asan fuzz bench format format-check tidy clean
+        test-asan fuzz bench bench-dns format format-check tidy clean
 
 help:
 	@echo "make demo           install missing Debian packages, build, run 'causeway demo'"
@@ -46,6 +46,7 @@ help:
 	@echo "make test-asan      ASan+UBSan build in build-asan/, its ctest and integration pass"
 	@echo "make fuzz           clang/libFuzzer build in build-fuzz/, each target FUZZ_SECONDS=$(FUZZ_SECONDS)"
 	@echo "make bench          side-by-side load benchmarks (bench/load/run.sh)"
+	@echo "make bench-dns      DNS server vs knot, unbound, dnsmasq (bench/dns/run.sh)"
 	@echo "make format         clang-format -i;  make format-check: report only"
 	@echo "make tidy           clang-tidy over src/ cli/ tests/unit/ (build/compile_commands.json)"
 	@echo "make deps           only install missing Debian packages"
@@ -183,6 +184,8 @@ fuzz: deps
 bench: deps-bench build
 	@test -f $(ROOT)/bench/load/run.sh || { echo "make: bench/load/run.sh is not written yet" >&2; exit 1; }
 	@cd $(ROOT) && CAUSEWAY_BIN=$(BUILD)/causeway bash bench/load/run.sh
+bench-dns: deps-bench build
+	@cd $(ROOT) && CAUSEWAY_BIN=$(BUILD)/causeway bash bench/dns/run.sh
 
 # ---- style ----------------------------------------------------------------------------------
 FORMAT_FILES = find src cli tests bench -path 'tests/fuzz/corpus*' -prune -o \

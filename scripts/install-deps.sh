@@ -4,7 +4,8 @@
 # prints nothing when everything is present.
 #
 #   scripts/install-deps.sh            build + test toolchain (make build/test/demo/fuzz)
-#   scripts/install-deps.sh bench      ... plus nginx, HAProxy, perf, taskset (make bench)
+#   scripts/install-deps.sh bench      ... plus nginx, HAProxy, perf, taskset (make bench), and
+#                                      dnsperf, Knot, Unbound, dnsmasq (make bench-dns)
 #   scripts/install-deps.sh lint       ... plus clang-format, clang-tidy (make format/tidy)
 #   scripts/install-deps.sh --check    list what is missing, install nothing (exit 1 if any)
 set -euo pipefail
@@ -24,7 +25,7 @@ base=(
   python3 python3-h2 python3-pytest python3-pytest-timeout python3-dnspython
   python3-websocket
 )
-bench=(haproxy nginx-light linux-perf util-linux)
+bench=(haproxy nginx-light linux-perf util-linux dnsperf knot unbound dnsmasq-base)
 lint=(clang-format clang-tidy)
 
 check_only=0
@@ -93,4 +94,15 @@ if ! "${as_root[@]}" "${apt_env[@]}" apt-get "${apt_opts[@]}" update -qq </dev/n
   exit 1
 fi
 rm -f "$log"
+# knot and unbound come with system services that Debian starts on install (unbound then also
+# offers itself as the resolver); the DNS benchmark runs its own instances, so the services of
+# packages installed just now are stopped and disabled.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  for svc in knot unbound; do
+    if [[ " ${missing[*]} " == *" $svc "* ]]; then
+      "${as_root[@]}" systemctl disable --now "$svc.service" >/dev/null 2>&1 || true
+      [[ $svc != unbound ]] || "${as_root[@]}" systemctl disable --now unbound-resolvconf.service >/dev/null 2>&1 || true
+    fi
+  done
+fi
 echo "install-deps: done in $((SECONDS - start))s"
