@@ -180,4 +180,6 @@ rt::SocketAddress TcpServer::local_address() const {
 
 const DnsCounters& TcpServer::counters() const { return state_->counters; }
 
+size_t TcpServer::connections() const { return state_ ? state_->conns.size() : 0; }
+
 }  // namespace cw::nameserver

@@ -69,6 +69,7 @@ class TcpServer {
   void close();
   rt::SocketAddress local_address() const;
   const DnsCounters& counters() const;
+  size_t connections() const;
 
   struct State;
 

@@ -58,6 +58,7 @@ void Worker::install(std::shared_ptr<const ProxySnapshot> snap, ListenerFds fres
     auto& cstats = stats_.cluster(snap->clusters[i]->name);
     gen->clusters.push_back(std::make_shared<upstream::WorkerCluster>(
         snap->clusters[i], loop_, next_random(), prev, cstats, stats_.registry_mu, workers_));
+    gen->clusters.back()->set_ejection_hook(&ejection_hook_);
   }
   for (const auto& l : snap->listeners) {
     std::vector<RouteStats*> rs;  // empty for listeners without a router (not HTTP)
@@ -114,6 +115,7 @@ bool Worker::update_cluster(std::shared_ptr<const upstream::ClusterSnapshot> clu
   gen->clusters[i] = std::make_shared<upstream::WorkerCluster>(
       std::move(cluster), loop_, next_random(), gen_->clusters[i].get(), cstats,
       stats_.registry_mu, workers_);
+  gen->clusters[i]->set_ejection_hook(&ejection_hook_);
   gen_ = std::move(gen);
   return true;
 }

@@ -82,6 +82,10 @@ class Worker {
   // the current generation has no cluster of that name (a reload removed it meanwhile).
   bool update_cluster(std::shared_ptr<const upstream::ClusterSnapshot> cluster);
 
+  // Before start(): told on this worker's thread when it ejects a host or ends an ejection.
+  void set_ejection_hook(upstream::WorkerCluster::EjectionHook hook) {
+    ejection_hook_ = std::move(hook);
+  }
   void start();  // runs the loop on a new thread
   void join();
   // Loop thread: stop accepting, close idle keep-alive connections; sessions finish their
@@ -112,6 +116,7 @@ class Worker {
   rt::AcceptCounters accept_counters_;
   std::map<std::string, std::unique_ptr<rt::Acceptor>> acceptors_;  // by listener key
   WorkerStats stats_;
+  upstream::WorkerCluster::EjectionHook ejection_hook_;
   BufferPool buffers_;
   AccessLog access_log_;
   SplitMix64 rng_;

@@ -34,6 +34,8 @@ class DnsService {
   // Control thread: stops TCP. Call close_udp() once the workers' threads are gone.
   void close_tcp();
   void close_udp();
+  // TCP connections still open (closed ones end on the control loop's next turns).
+  size_t tcp_connections() const { return tcp_ ? tcp_->connections() : 0; }
 
   rt::SocketAddress address() const { return bound_; }
   // Counters summed over the UDP sockets and TCP (any thread).

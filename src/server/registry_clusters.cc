@@ -121,7 +121,7 @@ void RegistryClusters::watch_ejections(std::vector<proxy::Worker*> workers) {
 }
 
 void RegistryClusters::poll_ejections() {
-  if (sources_.empty() || workers_.empty()) return;
+  if (stopped_ || sources_.empty() || workers_.empty()) return;
   const admin::StatsSum sum = admin::sum_stats(workers_);
   auto snap = snapshot_ ? snapshot_() : nullptr;
   if (!snap) return;

@@ -1,9 +1,10 @@
 // RegistryClusters: the `discovery: registry` clusters, fed from the registry. Each cluster has
 // a RegistrySource (an EndpointSource) publishing its service's serving instances (key = the
 // instance id, weight = the instance's weight); a published change becomes one cluster update,
-// handed to the server to install on every worker. Outlier ejection goes the other way: once a
-// second the workers' stats are read and an instance any worker has ejected is marked ejected
-// in the registry, so DNS stops handing it out too.
+// handed to the server to install on every worker. Outlier ejection goes the other way: when a
+// worker ejects a host (or ends an ejection) it posts a message here, the workers' stats are
+// read and an instance any worker has ejected is marked ejected in the registry, so DNS stops
+// handing it out too (a one-second poll backs the messages up).
 // Thread contract: control thread.
 #pragma once
 
@@ -57,8 +58,10 @@ class RegistryClusters {
   // After a snapshot is installed: clusters whose set moved on while it was being built and
   // installed get their update now.
   void catch_up();
-  // Starts reading ejections from the workers' stats every second.
+  // Starts reading ejections from the workers' stats: at once when a worker reports one
+  // (poll_now, posted by the workers' ejection hook), and every second as a backstop.
   void watch_ejections(std::vector<proxy::Worker*> workers);
+  void poll_now() { poll_ejections(); }
   void stop();
 
  private:

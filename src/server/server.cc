@@ -55,7 +55,7 @@ Server::~Server() {
   if (registry_) registry_->close();  // blocking queries return; their connections end
   if (registry_store_) registry_store_->close();
   signal_stream_.close();
-  control_.run_deferred();
+  finish_admin();
   admin_.reset();
   if (signal_fd_ >= 0) ::close(signal_fd_);
   if (owns_access_log_fd_) ::close(access_log_fd_);
@@ -147,7 +147,15 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   }
   if (registry_clusters_) {
     std::vector<proxy::Worker*> ws;
-    for (auto& w : workers_) ws.push_back(w.get());
+    for (auto& w : workers_) {
+      ws.push_back(w.get());
+      // Only registry clusters care, and ejections are rare: one message each.
+      w->set_ejection_hook([this](const std::string&, const std::string&, bool) {
+        control_.post([this] {
+          if (registry_clusters_) registry_clusters_->poll_now();
+        });
+      });
+    }
     registry_clusters_->watch_ejections(std::move(ws));
   }
   for (auto& w : workers_) w->start();
@@ -400,6 +408,19 @@ rt::Task<void> Server::drain_and_stop() {
   control_.stop();
 }
 
+void Server::finish_admin() {
+  // Closing the admin listener shuts its connections' sockets down; a connection waiting to
+  // read learns it from epoll, which run_deferred does not poll. A few turns of the loop
+  // (bounded) let each one see it and end, so none is left suspended (and leaked) at exit.
+  // The DNS server's TCP connections are on this loop too.
+  if (dns_) dns_->close_tcp();
+  auto open = [this] {
+    return (admin_ ? admin_->connections() : 0) + (dns_ ? dns_->tcp_connections() : 0);
+  };
+  for (int turn = 0; turn < 200 && open() > 0; ++turn) control_.run_once(5);
+  control_.run_deferred();
+}
+
 void Server::stop() {
   control_.post([this] { rt::spawn(drain_and_stop()); });
 }
@@ -430,7 +451,7 @@ int Server::run() {
   // waiting on the store gets its answer (or its closed socket) and ends.
   if (registry_store_) registry_store_->close();
   signal_stream_.close();
-  control_.run_deferred();
+  finish_admin();
   CW_INFO("stopped");
   return 0;
 }

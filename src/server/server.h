@@ -73,6 +73,9 @@ class Server {
   // Opens the registry's store and restores it; false (with the reason) when it cannot.
   bool open_registry(const config::Config& cfg, std::vector<std::string>& errors);
   rt::Task<void> drain_and_stop();
+  // At exit: lets the admin connections see their closed sockets and end, then finishes the
+  // control loop's deferred work.
+  void finish_admin();
   // Health verdicts to every worker: each applies it to its current generation's cluster.
   void post_host_health(const std::string& cluster, const std::string& key, bool healthy);
   // A discovery update of one cluster: the server's snapshot, health checks and every worker.

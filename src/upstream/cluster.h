@@ -122,6 +122,13 @@ class WorkerCluster {
   WorkerCluster(const WorkerCluster&) = delete;
   WorkerCluster& operator=(const WorkerCluster&) = delete;
 
+  // Told (on this worker's thread) when this worker ejects a host or ends its ejection, so the
+  // control thread can follow (the registry marks the instance). Set right after construction;
+  // the hook must outlive the cluster (the Worker owns it).
+  using EjectionHook =
+      std::function<void(const std::string& cluster, const std::string& key, bool ejected)>;
+  void set_ejection_hook(const EjectionHook* hook) { ejection_hook_ = hook; }
+
   const ClusterSnapshot& snapshot() const { return *snap_; }
   const std::shared_ptr<const ClusterSnapshot>& snapshot_ptr() const { return snap_; }
   size_t size() const { return size_; }
@@ -187,6 +194,7 @@ class WorkerCluster {
   int pick_without(const LbContext& ctx, int a, int b);
 
   std::shared_ptr<const ClusterSnapshot> snap_;
+  const EjectionHook* ejection_hook_ = nullptr;
   rt::EventLoop& loop_;
   ClusterStats& stats_shard_;
   LoadBalancer lb_;

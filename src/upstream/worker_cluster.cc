@@ -321,6 +321,7 @@ void WorkerCluster::eject(size_t i, resilience::EjectReason r) {
   h.counters->times_ejected.set(st.times_ejected);
   h.counters->ejected_until_wall_ms.set(rt::wall_ms() + (st.ejected_until_ms - loop_.now_ms()));
   loop_.timers().arm(h.eject_timer, st.ejected_until_ms);
+  if (ejection_hook_ && *ejection_hook_) (*ejection_hook_)(snap_->name, snap_->hosts[i]->key, true);
 }
 
 void WorkerCluster::on_eject_end(rt::TimerNode* n) {
@@ -330,6 +331,9 @@ void WorkerCluster::on_eject_end(rt::TimerNode* n) {
   h.counters->ejected.set(0);
   h.counters->ejected_until_wall_ms.set(0);
   c.refresh(h.index);
+  if (c.ejection_hook_ && *c.ejection_hook_) {
+    (*c.ejection_hook_)(c.snap_->name, c.snap_->hosts[h.index]->key, false);
+  }
 }
 
 void WorkerCluster::on_breaker_half_open(rt::TimerNode* n) {

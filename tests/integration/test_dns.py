@@ -267,3 +267,23 @@ def test_metrics_count_queries_and_instances(proxy_factory, echo_factory):
     assert metric("registry_instances", 'service="api",health="passing"') == 1
     assert metric("registry_instances", 'service="api",health="unknown"') == 1
     assert metric("registry_index") >= 2
+
+
+def test_stop_with_connections_open_ends_them_all(proxy_factory, echo_factory):
+    """SIGTERM while an idle admin connection, a parked blocking query and an idle DNS TCP
+    connection are open: a clean exit (under ASan, nothing leaked by a coroutine left waiting)."""
+    p = start(proxy_factory, echo_factory)
+    put(p, "api", "api-1", {"address": "127.0.0.2", "port": 9001})
+    idle_admin = socket.create_connection(("127.0.0.1", p.admin_port), timeout=5)
+    watcher = socket.create_connection(("127.0.0.1", p.admin_port), timeout=30)
+    watcher.sendall(b"GET /api/v1/services/api?index=1&wait=60s HTTP/1.1\r\nHost: x\r\n\r\n")
+    dns_tcp = socket.create_connection(("127.0.0.1", p.dns_port), timeout=5)
+    try:
+        wait_for(lambda: b"causeway_registry_watchers 1" in get(p.admin_url + "/metrics")[2],
+                 10, "the blocking query parked")
+        assert p.stop() == 0, p.output()[-3000:]
+        # The parked query was answered before the process went away.
+        assert watcher.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        for s in (idle_admin, watcher, dns_tcp):
+            s.close()

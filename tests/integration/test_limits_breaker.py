@@ -142,7 +142,10 @@ def test_a_full_queue_fails_fast_naming_max_pending(echo_factory, proxy_factory)
               f"{server_ms[len(server_ms) // 2]:.3f} ms, p99 {p99(server_ms):.3f} ms, max "
               f"{server_ms[-1]:.3f} ms; client (Python, keep-alive) p50 "
               f"{client_ms[len(client_ms) // 2]:.3f} ms, p99 {p99(client_ms):.3f} ms")
-        assert p99(server_ms) < 1.0, server_ms[-10:]
+        # Refused without waiting: far below the queue timeout (1 s) that a queued try would
+        # wait. The bound is loose on purpose (a loaded CI machine under ASan is slow); the
+        # figures themselves belong to benchmarks, printed above.
+        assert p99(server_ms) < 100.0, server_ms[-10:]
         rejected = metric(p, "causeway_breaker_rejections_total", limit="max_pending")
         assert rejected == len(server_ms), rejected
         assert cluster_doc(p)["circuit_breaker"]["max_pending"]["rejections"] == len(server_ms)

@@ -85,6 +85,22 @@ TEST_F(WorkerClusterResilienceTest, AnEjectedHostLeavesPicksUntilItsTimerBringsI
   EXPECT_EQ(picked(*c, 30), (std::set<int>{0, 1, 2}));
 }
 
+TEST_F(WorkerClusterResilienceTest, TheEjectionHookHearsEjectionAndItsEnd) {
+  auto c = make(snapshot(cfg(), {0, 1, 2}));
+  std::vector<std::string> heard;
+  const upstream::WorkerCluster::EjectionHook hook = [&](const std::string& cluster,
+                                                         const std::string& key, bool ejected) {
+    heard.push_back(cluster + " " + key + (ejected ? " out" : " back"));
+  };
+  c->set_ejection_hook(&hook);
+  fail(*c, 1, 5);
+  ASSERT_EQ(heard.size(), 1u);
+  EXPECT_EQ(heard[0], "api " + c->snapshot().hosts[1]->key + " out");
+  advance(30000);
+  ASSERT_EQ(heard.size(), 2u);
+  EXPECT_EQ(heard[1], "api " + c->snapshot().hosts[1]->key + " back");
+}
+
 TEST_F(WorkerClusterResilienceTest, MaxEjectionPercentKeepsTheSecondBadHostIn) {
   config::Cluster k = cfg();
   k.circuit_breaker.emplace().host.consecutive_failures = 0;  // its breaker would open
