@@ -69,6 +69,13 @@ bool printable(std::string_view s) {
   return true;
 }
 
+// A key as an error's field: as written when it can be shown, else a description (a field is
+// never empty, so a client can always tell which one it was).
+std::string field_name(const std::string& k) {
+  if (k.empty()) return "(empty key)";
+  return printable(k) ? k : std::string("(unprintable)");
+}
+
 Result<int64_t, FieldError> duration_field(const Json& j, const std::string& field, int64_t lo,
                                            int64_t hi) {
   if (!j.is_string()) return bad(field, "must be a duration string such as \"2s\", not " + type_name(j));
@@ -218,7 +225,7 @@ Result<Instance, FieldError> parse_instance(std::string_view service, std::strin
   Json j = Json::parse(body, watch_keys, /*allow_exceptions=*/false);
   if (j.is_discarded()) return bad("body", "is not valid JSON");
   if (!repeated.empty()) {
-    return bad(printable(repeated) ? repeated : std::string("(unprintable)"),
+    return bad(field_name(repeated),
                "is given twice (a key may appear once per object)");
   }
   if (!j.is_object()) return bad("body", "must be a JSON object, not " + type_name(j));
@@ -285,7 +292,7 @@ Result<Instance, FieldError> parse_instance(std::string_view service, std::strin
       if (!c) return Unexpected{c.error()};
       inst.check = std::move(*c);
     } else {
-      return bad(printable(k) ? k : std::string("(unprintable)"),
+      return bad(field_name(k),
                  "unknown field (known: address, port, tags, meta, weight, check)");
     }
   }

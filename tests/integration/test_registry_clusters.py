@@ -161,3 +161,18 @@ def test_migration_under_load_fails_no_request(proxy_factory, echo_factory):
             t.join(30)
     assert results["failed"] == [], results["failed"][:5]
     assert results["ok"] > 500
+
+
+def test_instance_weight_feeds_the_balancer(proxy_factory, echo_factory):
+    p = proxy_factory(config(tempfile.mkdtemp(prefix="causeway-rc-")).replace(
+        "    service: api\n", "    service: api\n    lb: weighted_round_robin\n"))
+    heavy = echo_factory(name="api", instance="heavy")
+    light = echo_factory(name="api", instance="light")
+    put(p, "heavy", {"address": "127.0.0.1", "port": heavy.port, "weight": 3})
+    put(p, "light", {"address": "127.0.0.1", "port": light.port, "weight": 1})
+    wait_for(lambda: set(served_by(p, 8)) == {"heavy", "light"}, 10, "both serve")
+    seen = served_by(p, 80)
+    # Smooth weighted round robin per worker: 3 to 1, give or take a pick per worker.
+    assert seen["heavy"] > 2 * seen["light"], seen
+    api = next(c for c in p.admin_json("/api/v1/clusters") if c["name"] == "api")
+    assert sorted(h["weight"] for h in api["hosts"]) == [1, 3]

@@ -114,6 +114,7 @@ std::vector<BadCall> bad_calls() {
       {"api", "i1", "[1, 2]", "body"},
       {"api", "i1", "\"text\"", "body"},
       {"api", "i1", "{" + kOk + ", \"port\": 81}", "port"},  // a key twice
+      {"api", "i1", "{" + kOk + ", \"\": 1}", "(empty key)"},  // found by the fuzzer
       {"api", "i1", "{" + kOk + ", \"check\": {\"ttl\": \"5s\", \"ttl\": \"6s\"}}", "ttl"},
       {"api", "i1", std::string(100, '[') + std::string(100, ']'), "body"},
       {"api", "i1", "{" + kOk + ", \"pad\": \"" + std::string(kMaxBodyBytes, 'x') + "\"}", "body"},
