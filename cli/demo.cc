@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
 #include "cli/services_http.h"
 #include "echo/echo_service.h"
@@ -64,10 +66,10 @@ std::string register_all(const AdminTarget& admin, const std::vector<Instance>& 
     for (;;) {
       auto r = http_call(admin, "GET", std::string("/api/v1/services/") + svc.name + "?healthy=1",
                          "", 5s);
-      // Count instance objects in the answer: one "id" key each.
       size_t passing = 0;
-      for (size_t at = 0; r && (at = r->body.find("\"id\":", at)) != std::string::npos; ++at) {
-        ++passing;
+      if (r && r->status == 200) {
+        auto doc = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+        if (doc.is_object() && doc["instances"].is_array()) passing = doc["instances"].size();
       }
       if (passing >= size_t(svc.count)) break;
       if (std::chrono::steady_clock::now() > deadline) {
