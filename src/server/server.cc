@@ -379,10 +379,19 @@ rt::Task<void> Server::drain_and_stop() {
   if (drain_started_) co_return;
   drain_started_ = true;
   draining_ = true;
+  // Every worker must have closed its acceptors before live sessions are counted: a worker
+  // that has not run begin_drain yet may still accept a connection, whose session would then
+  // be cut off (and its coroutine left suspended) when the loops stop.
+  auto drained = std::make_shared<rt::AckLatch>(control_, int(workers_.size()));
+  rt::EventLoop* control = &control_;
   for (auto& w : workers_) {
     proxy::Worker* wp = w.get();
-    wp->loop().post([wp] { wp->begin_drain(); });
+    wp->loop().post([wp, drained, control] {
+      wp->begin_drain();
+      control->post([drained] { drained->ack(); });
+    });
   }
+  co_await drained->wait(kInstallAckTimeoutMs);
   if (health_) health_->stop();  // sleeping probes end now, checks in flight soon
   // Watchers parked in blocking queries get their answer now instead of holding the drain.
   if (registry_clusters_) registry_clusters_->stop();
