@@ -160,6 +160,16 @@ std::string address_port(const Json& inst) {
   return addr.find(':') != std::string::npos ? "[" + addr + "]:" + port : addr + ":" + port;
 }
 
+// A shared registry that cannot reach etcd serves its last known state: say so first, on
+// stderr, so a table on stdout stays parseable.
+void warn_stale(const Json& j) {
+  if (!j.is_object() || !j.value("stale", false)) return;
+  const auto ms = j["stale_for_ms"].is_number_integer() ? j["stale_for_ms"].get<int64_t>() : 0;
+  std::fprintf(stderr, "warning: the registry is stale for %lld s (serving its last known "
+               "state; writes are refused): %s\n", static_cast<long long>(ms / 1000),
+               str(j, "stale_reason").c_str());
+}
+
 // ---- the subcommands ----
 
 int cmd_list(const Ctx& c) {
@@ -170,6 +180,7 @@ int cmd_list(const Ctx& c) {
     print_raw(*a);
     return 0;
   }
+  warn_stale(a->json);
   const Json& list = a->json["services"];
   if (!list.is_array() || list.empty()) {
     std::printf("no services registered\n");
@@ -195,6 +206,7 @@ int cmd_show(const Ctx& c, const std::string& name) {
     print_raw(*a);
     return 0;
   }
+  warn_stale(a->json);
   const Json& list = a->json["instances"];
   // The API answers an unknown service with an empty list (as Consul's catalog does): not an
   // error, so scripts polling for a service to appear see exit 0.

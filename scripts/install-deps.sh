@@ -21,7 +21,7 @@ base=(
   # fuzzing (clang + libFuzzer/sanitizer runtimes)
   clang libclang-rt-14-dev
   # integration tests: clients, load, python harness (run with /usr/bin/python3)
-  curl wrk nghttp2-client procps iproute2 bind9-dnsutils
+  curl wrk nghttp2-client procps iproute2 bind9-dnsutils etcd-server
   python3 python3-h2 python3-pytest python3-pytest-timeout python3-dnspython
   python3-websocket
 )

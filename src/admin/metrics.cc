@@ -244,6 +244,17 @@ void discovery_metrics(Writer& w, const MetricsInfo& info) {
     }
     w.family("registry_watchers", "gauge", "Blocking queries parked now.");
     w.sample("registry_watchers", {}, uint64_t(reg->waiting()));
+    if (reg->mirrored()) {
+      w.family("registry_stale", "gauge",
+               "1 while the shared store (etcd) cannot be reached or has no quorum: the "
+               "registry serves its last known state and refuses writes.");
+      w.sample("registry_stale", {}, uint64_t(reg->stale()));
+      w.family("registry_stale_seconds", "gauge", "How long the registry has been stale.");
+      w.sample("registry_stale_seconds", {},
+               uint64_t(reg->stale() ? std::max<int64_t>(0, reg->loop().now_ms() -
+                                                              reg->stale_since_ms()) / 1000
+                                     : 0));
+    }
   }
   if (info.dns) {
     const DnsNumbers& d = *info.dns;

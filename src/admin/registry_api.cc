@@ -64,6 +64,9 @@ Response from_error(const RegistryError& e, uint64_t index) {
       return with_index(error_reply(503, "registry_unavailable",
                                     {{"detail", "the store could not write: " + e.detail}}),
                         index);
+    case RegistryError::Code::kUnknown:
+      return with_index(error_reply(504, "registry_timeout", {{"detail", e.detail}}), index);
+    case RegistryError::Code::kUnavailable:
     case RegistryError::Code::kClosed:
       break;
   }
@@ -152,6 +155,18 @@ Registry::Done completion(const std::shared_ptr<Pending>& p) {
 
 // ---- bodies ----
 
+// A shared registry says whether this answer may be behind the shared store, and since when:
+// readers keep being served the last known state while the store is unreachable.
+void add_staleness(const Registry& reg, Json& out) {
+  out["backend"] = reg.backend();
+  if (!reg.mirrored()) return;
+  out["stale"] = reg.stale();
+  if (reg.stale()) {
+    out["stale_for_ms"] = std::max<int64_t>(0, reg.loop().now_ms() - reg.stale_since_ms());
+    out["stale_reason"] = reg.stale_reason();
+  }
+}
+
 Json service_json(const Registry& reg, std::string_view name, const Query& q) {
   Json list = Json::array();
   if (const registry::Service* s = reg.find(name)) {
@@ -164,9 +179,11 @@ Json service_json(const Registry& reg, std::string_view name, const Query& q) {
       list.push_back(registry_instance_json(*e));
     }
   }
-  return Json{{"service", std::string(name)},
-              {"index", reg.service_index(name)},
-              {"instances", std::move(list)}};
+  Json out{{"service", std::string(name)},
+           {"index", reg.service_index(name)},
+           {"instances", std::move(list)}};
+  add_staleness(reg, out);
+  return out;
 }
 
 Json services_json(const Registry& reg) {
@@ -188,7 +205,9 @@ Json services_json(const Registry& reg) {
                         {"tags", tags},
                         {"index", s.index}});
   }
-  return Json{{"index", reg.index()}, {"services", std::move(list)}};
+  Json out{{"index", reg.index()}, {"services", std::move(list)}};
+  add_staleness(reg, out);
+  return out;
 }
 
 // Path segments under /api/v1/services: {service}, {service}/instances/{id}[/heartbeat].

@@ -95,17 +95,40 @@ void Loader::registry(const Entry& e, Registry& r) {
   if (!m.ok) return;
   if (const Entry* b = m.find("backend")) {
     set(r.backend, choice(b->value, b->path, {"embedded", "etcd"}, "backend"));
-    // Refused rather than run on the embedded store while the file asks for shared state.
-    if (r.backend == "etcd") {
-      error(b->value, b->path,
-            "backend 'etcd' is not supported yet (this version has the 'embedded' registry)");
-    }
   }
   if (const Entry* d = m.find("data_dir")) set(r.data_dir, string(d->value, d->path));
   if (const Entry* et = m.find("etcd")) {
     const Map em = open_map(et->value, et->path, {"endpoints", "prefix"});
-    if (const Entry* ep = em.find("endpoints")) string_list(ep->value, ep->path, r.etcd.endpoints);
-    if (const Entry* p = em.find("prefix")) set(r.etcd.prefix, string(p->value, p->path));
+    if (const Entry* ep = em.find("endpoints"); ep && is_list(ep->value, ep->path, "strings")) {
+      std::vector<std::string> list;
+      size_t i = 0;
+      for (const Node& node : ep->value.items()) {
+        const std::string path = item(ep->path, i++);
+        auto url = string(node, path);
+        if (!url) continue;
+        if (url->starts_with("https://")) {
+          error(node, path, "TLS to etcd is not supported yet: use an http:// endpoint (etcd on "
+                            "a private network or loopback), got '" + *url + "'");
+        } else if (!url->starts_with("http://") || !parse_address(url->substr(7))) {
+          error(node, path, "expected an etcd client URL http://IP:PORT (an IP literal, e.g. "
+                            "http://127.0.0.1:2379 or http://[::1]:2379), got '" + *url + "'");
+        }
+        list.push_back(std::move(*url));
+      }
+      if (i == 0) {
+        error(ep->value, ep->path,
+              "expected at least one etcd endpoint, e.g. [http://127.0.0.1:2379]");
+      }
+      r.etcd.endpoints = std::move(list);
+    }
+    if (const Entry* p = em.find("prefix")) {
+      set(r.etcd.prefix, string(p->value, p->path));
+      if (r.etcd.prefix.size() < 2 || r.etcd.prefix.front() != '/' || r.etcd.prefix.back() != '/') {
+        error(p->value, p->path, "expected a key prefix that starts and ends with '/', e.g. "
+                                 "/causeway/ (causeways sharing a prefix share a registry), got '" +
+                                     r.etcd.prefix + "'");
+      }
+    }
   }
 }
 

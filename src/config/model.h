@@ -225,7 +225,7 @@ struct RetryBudget {
 
 struct Cluster {
   std::string name;
-  std::string discovery = "static";        // static or registry (dns: not yet)
+  std::string discovery = "static";        // static, registry or dns
   std::string service;                     // registry: the registry service to follow
   std::vector<Endpoint> endpoints;         // static only
   std::string lb = "round_robin";          // round_robin, weighted_round_robin, least_request,
@@ -251,7 +251,7 @@ struct AccessLog {
   std::string format = "json";
 };
 
-// registry (SPEC 5). Validated and carried; the registry is not served yet.
+// registry (SPEC 5).
 struct Etcd {
   std::vector<std::string> endpoints{"http://127.0.0.1:2379"};
   std::string prefix = "/causeway/";
@@ -259,7 +259,7 @@ struct Etcd {
 
 struct Registry {
   std::string backend = "embedded";        // embedded (SQLite in data_dir) or etcd
-  std::string data_dir = "./causeway-data";
+  std::string data_dir = "./causeway-data";  // embedded only
   Etcd etcd;                               // read with backend: etcd
 };
 

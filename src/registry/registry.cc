@@ -124,6 +124,7 @@ void Registry::put(Instance inst, Done done) {
     if (done) done(Unexpected{closed_error()});
     return;
   }
+  if (remote_) return remote_->put(std::move(inst), std::move(done));
   const uint64_t idx = ++next_index_;
   StoreWrite w;
   w.kind = StoreWrite::Kind::kPut;
@@ -170,6 +171,7 @@ void Registry::remove(const std::string& service, const std::string& id, Done do
     if (done) done(Unexpected{closed_error()});
     return;
   }
+  if (remote_) return remote_->remove(service, id, std::move(done));
   if (!entry(service, id)) {
     if (done) {
       done(Unexpected{RegistryError{RegistryError::Code::kNotFound,
@@ -205,6 +207,7 @@ void Registry::heartbeat(const std::string& service, const std::string& id, Done
     if (done) done(Unexpected{std::move(e)});
   };
   if (closed_) return refuse(closed_error());
+  if (remote_) return remote_->heartbeat(service, id, std::move(done));
   Entry* e = entry(service, id);
   if (!e) {
     return refuse({RegistryError::Code::kNotFound, "no instance " + id + " in service " + service});
@@ -245,7 +248,7 @@ void Registry::set_ejected(const std::string& service, const std::string& id, bo
 
 void Registry::arm_ttl(Entry& e) {
   loop_.timers().cancel(e.ttl_timer);
-  if (e.inst.check.kind != CheckKind::kTtl || closed_) return;
+  if (e.inst.check.kind != CheckKind::kTtl || closed_ || remote_) return;
   // Entries do not move (held by unique_ptr), and the registry cancels an entry's timer
   // before the entry or itself goes, so the timer may point at both.
   e.owner = this;
@@ -346,6 +349,37 @@ void Registry::close() {
     const std::string key = waiters_.begin()->first;
     wake_key(key);
   }
+}
+
+// ---- mirror (backend: etcd) ----
+
+void Registry::mirror_put(Instance inst, uint64_t create_revision, uint64_t mod_revision) {
+  if (closed_) return;
+  const std::string service = inst.service, id = inst.id;
+  apply_put(std::move(inst), ++next_index_);
+  if (Entry* e = entry(service, id)) {
+    e->create_index = create_revision;
+    e->modify_index = mod_revision;
+  }
+}
+
+void Registry::mirror_remove(const std::string& service, const std::string& id) {
+  if (closed_ || !entry(service, id)) return;
+  apply_remove(service, id, ++next_index_);
+}
+
+void Registry::mirror_alive(const std::string& service, const std::string& id, bool alive,
+                            std::string detail) {
+  Entry* e = entry(service, id);
+  if (!e || closed_ || e->inst.check.kind != CheckKind::kTtl) return;
+  if (alive) e->last_heartbeat_unix_ms = rt::wall_ms();
+  want_health(*e, alive ? Health::kPassing : Health::kCritical, std::move(detail));
+}
+
+void Registry::set_stale(bool stale, std::string why) {
+  if (stale && !stale_) stale_since_ms_ = loop_.now_ms();
+  stale_ = stale;
+  stale_reason_ = stale ? std::move(why) : std::string();
 }
 
 // ---- Wait ----

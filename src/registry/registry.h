@@ -56,7 +56,9 @@ struct Service {
 };
 
 struct RegistryError {
-  enum class Code : uint8_t { kNotFound, kNotTtl, kStore, kClosed };
+  // kUnavailable: a shared store refused or could not take the write (nothing applied);
+  // kUnknown: it was sent but not answered in time (it may yet apply: read it back).
+  enum class Code : uint8_t { kNotFound, kNotTtl, kStore, kClosed, kUnavailable, kUnknown };
   Code code;
   std::string detail;
 };
@@ -121,6 +123,42 @@ class Registry {
   void close();
   bool closed() const { return closed_; }
 
+  // ---- a shared registry (backend: etcd) ----
+  // Where writes go when the registry is a mirror of a store shared by many causeways: put,
+  // remove and heartbeat are handed to it, and the registry changes only through mirror_*()
+  // as the backend learns what the shared store holds (its own writes included). TTLs are the
+  // remote store's (leases), so no local TTL timer runs. Local views stay local: http/tcp check
+  // verdicts (each causeway checks from where it stands) and outlier ejection.
+  class Remote {
+   public:
+    virtual ~Remote() = default;
+    virtual void put(Instance inst, Done done) = 0;
+    virtual void remove(const std::string& service, const std::string& id, Done done) = 0;
+    virtual void heartbeat(const std::string& service, const std::string& id, Done done) = 0;
+  };
+  // Before any change. The remote must outlive every call made through it.
+  void set_remote(Remote* remote, std::string backend) {
+    remote_ = remote;
+    backend_ = std::move(backend);
+  }
+  bool mirrored() const { return remote_ != nullptr; }
+  const std::string& backend() const { return backend_; }
+  // The shared store's registration of an instance: created and last modified at these
+  // revisions (shown as create_index/modify_index). A changed address, port or check starts
+  // its health again, as put() does.
+  void mirror_put(Instance inst, uint64_t create_revision, uint64_t mod_revision);
+  void mirror_remove(const std::string& service, const std::string& id);
+  // A TTL instance's liveness in the shared store (its lease-bound key exists or not).
+  void mirror_alive(const std::string& service, const std::string& id, bool alive,
+                    std::string detail);
+
+  // Whether what readers see may be behind the shared store (it cannot be reached or has no
+  // quorum), since when (loop ms) and why. The embedded backend is never stale.
+  void set_stale(bool stale, std::string why);
+  bool stale() const { return stale_; }
+  int64_t stale_since_ms() const { return stale_since_ms_; }
+  const std::string& stale_reason() const { return stale_reason_; }
+
   class Wait {
    public:
     Wait(const Wait&) = delete;
@@ -181,6 +219,11 @@ class Registry {
   std::map<std::string, WaitList, std::less<>> waiters_;  // by service; "" = any service
   size_t waiting_ = 0;
   std::vector<Listener> listeners_;
+  Remote* remote_ = nullptr;
+  std::string backend_ = "embedded";
+  bool stale_ = false;
+  int64_t stale_since_ms_ = 0;
+  std::string stale_reason_;
   // Completions posted from the store's thread check this before touching the registry.
   std::shared_ptr<Registry*> alive_;
 };

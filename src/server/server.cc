@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <thread>
 
+#include <fmt/ranges.h>
+
 #include "base/log.h"
 #include "config/load.h"
 #include "runtime/clock.h"
@@ -52,6 +54,7 @@ Server::~Server() {
   }
   workers_.clear();
   if (admin_) admin_->close();
+  if (registry_etcd_) registry_etcd_->stop();
   if (registry_) registry_->close();  // blocking queries return; their connections end
   if (registry_store_) registry_store_->close();
   signal_stream_.close();
@@ -165,6 +168,25 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
 }
 
 bool Server::open_registry(const config::Config& cfg, std::vector<std::string>& errors) {
+  if (cfg.registry->backend == "etcd") {
+    // A mirror of the shared registry: empty (and stale) until the first listing arrives,
+    // which the control loop fetches once it runs; nothing waits for etcd at start-up.
+    registry_ = std::make_unique<registry::Registry>(control_, nullptr, registry::RegistryLimits{},
+                                                     uint64_t(rt::mono_ns()));
+    registry::EtcdOptions o;
+    o.endpoints = cfg.registry->etcd.endpoints;
+    o.prefix = cfg.registry->etcd.prefix;
+    auto b = registry::EtcdBackend::create(control_, *registry_, std::move(o));
+    if (!b) {
+      errors.push_back(b.error());
+      return false;
+    }
+    registry_etcd_ = std::move(*b);
+    registry_etcd_->start();
+    CW_INFO("registry: etcd at {} under {}", fmt::join(cfg.registry->etcd.endpoints, ", "),
+            cfg.registry->etcd.prefix);
+    return true;
+  }
   auto store = registry::Store::open(cfg.registry->data_dir);
   if (!store) {
     errors.push_back(store.error());
@@ -226,7 +248,8 @@ void Server::apply_cluster_update(std::shared_ptr<const upstream::ClusterSnapsho
   if (!next) return;  // not in the config now in force
   snap_ = std::move(next);
   if (health_) health_->update_cluster(cluster);
-  CW_INFO("cluster {}: {} hosts from the registry", cluster->name, cluster->hosts.size());
+  CW_INFO("cluster {}: {} hosts from {} discovery", cluster->name, cluster->hosts.size(),
+          cluster->settings.discovery);
   for (auto& w : workers_) {
     proxy::Worker* wp = w.get();
     wp->loop().post([wp, cluster] { wp->update_cluster(cluster); });
@@ -329,7 +352,13 @@ rt::Task<admin::ReloadOutcome> Server::reload() {
   if (newc.workers != oldc.workers) CW_WARN("reload: 'workers' changes take effect on restart");
   if (newc.admin.listen.text() != oldc.admin.listen.text())
     CW_WARN("reload: 'admin.listen' changes take effect on restart");
-  if ((newc.registry ? newc.registry->data_dir : "") != (oldc.registry ? oldc.registry->data_dir : ""))
+  auto registry_text = [](const config::Config& c) {
+    if (!c.registry) return std::string();
+    const auto& r = *c.registry;
+    return r.backend + "|" + r.data_dir + "|" + fmt::format("{}", fmt::join(r.etcd.endpoints, ",")) +
+           "|" + r.etcd.prefix;
+  };
+  if (registry_text(newc) != registry_text(oldc))
     CW_WARN("reload: 'registry' changes take effect on restart");
   bool log_changed = (newc.access_log ? newc.access_log->path + newc.access_log->format : "") !=
                      (oldc.access_log ? oldc.access_log->path + oldc.access_log->format : "");
@@ -395,6 +424,7 @@ rt::Task<void> Server::drain_and_stop() {
   if (health_) health_->stop();  // sleeping probes end now, checks in flight soon
   // Watchers parked in blocking queries get their answer now instead of holding the drain.
   if (registry_clusters_) registry_clusters_->stop();
+  if (registry_etcd_) registry_etcd_->stop();
   if (registry_) registry_->close();
   if (dns_) dns_->close_tcp();
   int64_t deadline = control_.now_ms() + snap_->config->drain_timeout.count();
@@ -455,6 +485,7 @@ int Server::run() {
   // Finish the control thread's coroutines (admin accept loop and connections, the signal
   // reader): closing their sockets cancels their waits; run the cancellations to the end.
   if (admin_) admin_->close();
+  if (registry_etcd_) registry_etcd_->stop();
   if (registry_) registry_->close();
   // Commit what is queued; its completions are posted here and run below, so every admin call
   // waiting on the store gets its answer (or its closed socket) and ends.

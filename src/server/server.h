@@ -16,6 +16,7 @@
 #include "health/monitor.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
+#include "registry/etcd_backend.h"
 #include "registry/registry.h"
 #include "registry/store.h"
 #include "runtime/event_loop.h"
@@ -95,6 +96,9 @@ class Server {
   std::unique_ptr<registry::Store> registry_store_;
   std::unique_ptr<registry::Registry> registry_;
   std::unique_ptr<RegistryChecks> registry_checks_;  // its instances' http/tcp checks
+  // backend: etcd: where the registry's writes go and its changes come from. Declared after
+  // the registry so it goes first (the registry points at it).
+  std::unique_ptr<registry::EtcdBackend> registry_etcd_;
   std::unique_ptr<DnsService> dns_;                  // with a dns: section
   std::unique_ptr<RegistryClusters> registry_clusters_;  // discovery: registry clusters
   std::unique_ptr<admin::AdminServer> admin_;

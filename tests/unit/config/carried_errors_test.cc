@@ -148,9 +148,20 @@ const Case kCases[] = {
     {"RegistryBackendTypo", Section::kTop, "registry: { backend: etc }\n",
      "causeway.yaml:1:22: registry.backend: unknown backend 'etc' (did you mean 'etcd'?); expected "
      "one of: embedded, etcd"},
-    {"RegistryBackendEtcdNotYet", Section::kTop, "registry: { backend: etcd }\n",
-     "causeway.yaml:1:22: registry.backend: backend 'etcd' is not supported yet (this version has "
-     "the 'embedded' registry)"},
+    {"RegistryEtcdEndpointHostname", Section::kTop,
+     "registry: { etcd: { endpoints: [\"http://etcd-0:2379\"] } }\n",
+     "causeway.yaml:1:33: registry.etcd.endpoints[0]: expected an etcd client URL http://IP:PORT "
+     "(an IP literal, e.g. http://127.0.0.1:2379 or http://[::1]:2379), got 'http://etcd-0:2379'"},
+    {"RegistryEtcdEndpointHttps", Section::kTop,
+     "registry: { etcd: { endpoints: [\"https://10.0.0.1:2379\"] } }\n",
+     "causeway.yaml:1:33: registry.etcd.endpoints[0]: TLS to etcd is not supported yet: use an "
+     "http:// endpoint (etcd on a private network or loopback), got 'https://10.0.0.1:2379'"},
+    {"RegistryEtcdEndpointsEmpty", Section::kTop, "registry: { etcd: { endpoints: [] } }\n",
+     "causeway.yaml:1:32: registry.etcd.endpoints: expected at least one etcd endpoint, e.g. "
+     "[http://127.0.0.1:2379]"},
+    {"RegistryEtcdPrefixSlash", Section::kTop, "registry: { etcd: { prefix: causeway } }\n",
+     "causeway.yaml:1:29: registry.etcd.prefix: expected a key prefix that starts and ends with "
+     "'/', e.g. /causeway/ (causeways sharing a prefix share a registry), got 'causeway'"},
     {"RegistryDataDirEmpty", Section::kTop, "registry: { data_dir: \"\" }\n",
      "causeway.yaml:1:23: registry.data_dir: expected a non-empty string"},
     {"RegistryEtcdEndpointsNotAList", Section::kTop,

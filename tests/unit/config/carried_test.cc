@@ -210,8 +210,8 @@ TEST(Carried, RegistryDnsAndTlsDefaults) {
 
 TEST(Carried, RegistryDnsAndTlsExplicitValues) {
   const std::string top =
-      "registry: { backend: embedded, data_dir: /var/lib/cw, etcd: { endpoints: [\"http://a:2379\","
-      " \"http://b:2379\"], prefix: /x/ } }\n"
+      "registry: { backend: etcd, data_dir: /var/lib/cw, etcd: { endpoints: [\"http://10.0.0.1:2379\","
+      " \"http://[::1]:2379\"], prefix: /x/ } }\n"
       "dns: { listen: \"[::1]:0\", domain: svc.corp, ttl: 0s, recursors: [] }\n";
   std::string yaml = config("", "", top);
   yaml.insert(yaml.find("    routes:"),
@@ -220,10 +220,10 @@ TEST(Carried, RegistryDnsAndTlsExplicitValues) {
   auto c = load_ok(yaml);
   ASSERT_TRUE(c);
   ASSERT_TRUE(c->registry);
-  EXPECT_EQ(c->registry->backend, "embedded");
+  EXPECT_EQ(c->registry->backend, "etcd");
   EXPECT_EQ(c->registry->data_dir, "/var/lib/cw");
   EXPECT_EQ(c->registry->etcd.endpoints,
-            (std::vector<std::string>{"http://a:2379", "http://b:2379"}));
+            (std::vector<std::string>{"http://10.0.0.1:2379", "http://[::1]:2379"}));
   EXPECT_EQ(c->registry->etcd.prefix, "/x/");
   ASSERT_TRUE(c->dns);
   EXPECT_EQ(c->dns->listen.text(), "[::1]:0");
