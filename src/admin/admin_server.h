@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +41,22 @@ struct DnsNumbers {
   uint64_t responses_udp = 0, responses_tcp = 0;
   uint64_t dropped = 0;    // nothing sent (responses, scraps, kernel refusals, TCP limits)
   uint64_t truncated = 0;  // UDP answers with TC set
+  // Forwarding to recursors (names outside the domain), summed over every loop's forwarder.
+  bool forwarding = false;
+  uint64_t forwarded = 0;  // upstream exchanges started
+  uint64_t forward_cache_hits = 0, forward_coalesced = 0, forward_timeouts = 0;
+  uint64_t forward_servfail = 0, forward_overflow = 0, forward_stale = 0, forward_mismatched = 0;
+  uint64_t forward_cache_entries = 0;
+};
+
+// A `discovery: dns` cluster's resolution, for /api/v1/clusters ("dns").
+struct DnsClusterView {
+  std::string hostname;                // as configured: "api.internal:8080" or an SRV name
+  std::string state;                   // resolving, resolved, stale or failed
+  std::vector<std::string> addresses;  // the endpoints published now, "ip:port"
+  uint32_t ttl_s = 0;                  // of the last answer
+  int64_t next_refresh_in_ms = 0;
+  std::string last_error;              // of the last failed refresh; empty after a success
 };
 
 struct AdminHooks {
@@ -64,7 +81,10 @@ struct AdminHooks {
   std::function<registry::Registry*()> registry;
   // Optional: the DNS server's counters, when it runs.
   std::function<DnsNumbers()> dns;
+  // Optional: a dns cluster's resolution state by cluster name (nullopt for other clusters).
+  std::function<std::optional<DnsClusterView>(const std::string& cluster)> dns_cluster;
 };
+
 
 struct AdminLimits {
   // Open connections at most; when full, the oldest idle one (waiting for a request) is closed

@@ -96,6 +96,15 @@ Json queue_json(const config::Cluster& c, const ClusterSum& sum) {
           {"wait_ms", latency_json(sum.queue_wait)}};
 }
 
+Json dns_cluster_json(const DnsClusterView& d) {
+  return {{"hostname", d.hostname},
+          {"state", d.state},
+          {"addresses", d.addresses},
+          {"ttl_s", d.ttl_s},
+          {"next_refresh_in_ms", d.next_refresh_in_ms},
+          {"last_error", d.last_error.empty() ? Json(nullptr) : Json(d.last_error)}};
+}
+
 }  // namespace
 
 Json host_check_json(const health::HostHealth& h) {
@@ -116,7 +125,8 @@ Json host_check_json(const health::HostHealth& h) {
 }
 
 Json clusters_json(const proxy::ProxySnapshot& snap, const StatsSum& stats,
-                   const health::HealthMonitor* health) {
+                   const health::HealthMonitor* health,
+                   const decltype(AdminHooks::dns_cluster)* dns_cluster) {
   static const ClusterSum kNone;
   Json out = Json::array();
   for (const auto& cs : snap.clusters) {
@@ -150,6 +160,9 @@ Json clusters_json(const proxy::ProxySnapshot& snap, const StatsSum& stats,
                    {"circuit_breaker", breaker_json(cs->settings, sum, stats.workers)},
                    {"pool_queue", queue_json(cs->settings, sum)},
                    {"panic", {{"workers", sum.panic_workers}, {"entered", sum.panics}}}});
+    if (dns_cluster && *dns_cluster && cs->settings.discovery == "dns") {
+      if (auto d = (*dns_cluster)(cs->name)) out.back()["dns"] = dns_cluster_json(*d);
+    }
   }
   return out;
 }

@@ -14,8 +14,10 @@ namespace cw::admin {
 
 // Every cluster of the snapshot, its hosts with health, weight, load and latency percentiles;
 // with `health`, each checked host's check state and last result ("check").
+// With `dns_cluster`, each dns cluster's resolution state ("dns").
 Json clusters_json(const proxy::ProxySnapshot& snap, const StatsSum& stats,
-                   const health::HealthMonitor* health = nullptr);
+                   const health::HealthMonitor* health = nullptr,
+                   const decltype(AdminHooks::dns_cluster)* dns_cluster = nullptr);
 // One checked host's "check" object: state, last result, consecutive counts.
 Json host_check_json(const health::HostHealth& h);
 // Every listener: address (bound, when known), protocol, routes, ACLs.

@@ -194,6 +194,13 @@ Json cluster_to_json(const config::Cluster& c) {
             {"idle_timeout", format_duration(c.pool.idle_timeout)},
             {"queue_timeout", format_duration(c.pool.queue_timeout)}}},
           {"retry_budget", {{"percent", rb.percent}, {"min_per_second", rb.min_per_second}}}};
+  if (c.discovery == "dns") {
+    Json resolvers = Json::array();
+    for (const auto& r : c.resolvers) resolvers.push_back(r.text());
+    j["hostname"] = c.hostname_port ? c.hostname + ":" + std::to_string(c.hostname_port)
+                                    : c.hostname;
+    j["resolvers"] = std::move(resolvers);
+  }
   if (c.health_check) j["health_check"] = health_check_to_json(*c.health_check);
   return j;
 }

@@ -65,7 +65,8 @@ Response get_clusters(const Request& q) {
   auto snap = current(q.hooks);
   if (!snap) return no_config();
   const health::HealthMonitor* health = q.hooks.health ? q.hooks.health() : nullptr;
-  return json_reply(200, clusters_json(*snap, sum_stats(q.hooks.workers), health));
+  return json_reply(200, clusters_json(*snap, sum_stats(q.hooks.workers), health,
+                                       &q.hooks.dns_cluster));
 }
 
 Response get_listeners(const Request& q) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "config/loader.h"
+#include "config/net.h"
 
 namespace cw::config::detail {
 namespace {
@@ -16,12 +17,69 @@ bool is_service_name(std::string_view s) {
   return true;
 }
 
+// A DNS name as a resolver accepts it: dot-separated labels of [A-Za-z0-9_-], 1-63 each, at
+// most 253 in all, one trailing dot allowed. '_' is for SRV owner names (_api._tcp.internal).
+bool is_dns_name(std::string_view s) {
+  if (!s.empty() && s.back() == '.') s.remove_suffix(1);
+  if (s.empty() || s.size() > 253) return false;
+  size_t label = 0;
+  for (char ch : s) {
+    if (ch == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+    if (!ok || ++label > 63) return false;
+  }
+  return label > 0;
+}
+
+// What is wrong with a dns cluster's `hostname` (empty when nothing): "name:port", or an SRV
+// name ("_service._proto.domain") without a port. Fills name (lowercased) and port.
+std::string dns_hostname(std::string_view text, std::string& name, uint16_t& port) {
+  const size_t colon = text.rfind(':');
+  std::string_view host = colon == std::string_view::npos ? text : text.substr(0, colon);
+  std::string_view port_text = colon == std::string_view::npos ? "" : text.substr(colon + 1);
+  if (text.find('[') != std::string_view::npos || parse_cidr(host) ||
+      std::count(text.begin(), text.end(), ':') > 1) {
+    return "'" + std::string(text) +
+           "' is an address, not a name to resolve (use discovery: static with endpoints)";
+  }
+  if (!is_dns_name(host)) {
+    return "expected a DNS name and port such as api.internal:8080 (labels of [A-Za-z0-9_-], "
+           "1-63 each), got '" + std::string(text) + "'";
+  }
+  const bool srv = host.front() == '_';
+  if (srv && colon != std::string_view::npos) {
+    return "'" + std::string(host) +
+           "' is an SRV name: its records give the ports, so it takes no ':" +
+           std::string(port_text) + "'";
+  }
+  if (!srv) {
+    int v = 0;
+    const bool digits = !port_text.empty() && port_text.size() <= 5 &&
+                        std::all_of(port_text.begin(), port_text.end(),
+                                    [](char c) { return c >= '0' && c <= '9'; });
+    if (digits) v = std::stoi(std::string(port_text));
+    if (!digits || v < 1 || v > 65535) {
+      return "expected host:port with a port 1-65535 (or an SRV name such as "
+             "_api._tcp.internal), got '" + std::string(text) + "'";
+    }
+    port = uint16_t(v);
+  }
+  if (host.back() == '.') host.remove_suffix(1);
+  name = to_lower(std::string(host));
+  return "";
+}
+
 }  // namespace
 
 void Loader::cluster(const Node& n, const std::string& path, Cluster& c) {
   const Map m =
       open_map(n, path,
-               {"name", "discovery", "service", "hostname", "endpoints", "lb", "hash_on",
+               {"name", "discovery", "service", "hostname", "resolvers", "endpoints", "lb", "hash_on",
                 "connect_timeout", "protocol", "pool", "health_check", "outlier_detection",
                 "circuit_breaker", "retry_budget", "panic_threshold", "slow_start"});
   cluster_name_sites_.push_back(Site{YAML::Mark::null_mark(), ""});
@@ -30,27 +88,31 @@ void Loader::cluster(const Node& n, const std::string& path, Cluster& c) {
     set(c.name, name(e->value, e->path));
     cluster_name_sites_.back() = Site{e->value.mark(), e->path};
   }
-  bool supported_discovery = true;  // static or registry: the keys below are checked for it
+  bool supported_discovery = true;  // a known discovery: the keys below are checked for it
   if (const Entry* e = m.find("discovery")) {
     if (auto d = choice(e->value, e->path, {"static", "dns", "registry"}, "discovery")) {
       c.discovery = *d;
-      if (*d == "dns") {
-        supported_discovery = false;
-        error(e->value, e->path,
-              "discovery 'dns' is not supported yet (this version supports 'static' with "
-              "endpoints and 'registry' with service)");
-      }
     } else {
       supported_discovery = false;
     }
   }
   const bool is_static = supported_discovery && c.discovery == "static";
   const bool is_registry = supported_discovery && c.discovery == "registry";
-  // service / hostname belong to registry / dns discovery.
+  const bool is_dns = supported_discovery && c.discovery == "dns";
+  // service / hostname / resolvers belong to registry / dns discovery.
   for (auto [key, wants] : {std::pair<std::string_view, std::string_view>{"service", "registry"},
-                            {"hostname", "dns"}}) {
+                            {"hostname", "dns"},
+                            {"resolvers", "dns"}}) {
     const Entry* e = m.find(key);
     if (e == nullptr) continue;
+    if (key == "resolvers") {
+      if (supported_discovery && c.discovery != wants) {
+        error(e->key_node.mark(), e->path, "'resolvers' is only used with discovery: dns");
+      } else {
+        resolvers(*e, c);
+      }
+      continue;
+    }
     auto v = string(e->value, e->path);
     if (supported_discovery && c.discovery != wants) {
       error(e->key_node.mark(), e->path,
@@ -62,17 +124,27 @@ void Loader::cluster(const Node& n, const std::string& path, Cluster& c) {
               "expected a registry service name ([a-z0-9-], 1-63, not starting or ending with "
               "'-'), got '" + c.service + "'");
       }
+    } else if (key == "hostname" && v) {
+      const std::string why = dns_hostname(*v, c.hostname, c.hostname_port);
+      if (!why.empty()) error(e->value, e->path, why);
     }
   }
   if (is_registry && !m.find("service") && !m.was_suggested("service")) {
     error(n, child(path, "service"),
           "missing required key 'service' (the registry service this cluster follows)");
   }
+  if (is_dns && !m.find("hostname") && !m.was_suggested("hostname")) {
+    error(n, child(path, "hostname"),
+          "missing required key 'hostname' (the name to resolve and its port, such as "
+          "api.internal:8080, or an SRV name such as _api._tcp.internal)");
+  }
   if (const Entry* e = m.find("endpoints")) {
-    if (is_registry) {
+    if (is_registry || is_dns) {
       error(e->key_node.mark(), e->path,
-            "'endpoints' is only used with discovery: static (a registry cluster's hosts are "
-            "the service's instances)");
+            is_dns ? "'endpoints' is only used with discovery: static (a dns cluster's hosts are "
+                     "the addresses its hostname resolves to)"
+                   : "'endpoints' is only used with discovery: static (a registry cluster's "
+                     "hosts are the service's instances)");
     } else {
       endpoints(*e, is_static, c);
     }
@@ -107,6 +179,29 @@ void Loader::cluster(const Node& n, const std::string& path, Cluster& c) {
   if (const Entry* e = m.find("panic_threshold"))
     set(c.panic_threshold, percent(e->value, e->path));
   if (const Entry* e = m.find("slow_start")) slow_start(*e, c.slow_start.emplace());
+}
+
+void Loader::resolvers(const Entry& e, Cluster& c) {
+  if (!is_list(e.value, e.path, "a list of DNS server addresses (ip or ip:port)")) return;
+  size_t i = 0;
+  for (const Node& each : e.value.items()) {
+    const std::string p = item(e.path, i++);
+    // "10.0.0.53" (port 53) or "127.0.0.1:8600", as dns.recursors reads them.
+    if (each.is_scalar() && each.scalar().find('/') == std::string_view::npos) {
+      if (auto ip = parse_cidr(each.scalar())) {
+        const std::string s(each.scalar());
+        if (auto a = parse_address(ip->v6 ? "[" + s + "]:53" : s + ":53")) {
+          c.resolvers.push_back(std::move(*a));
+          continue;
+        }
+      }
+    }
+    if (auto a = address(each, p, /*listen=*/false)) c.resolvers.push_back(std::move(*a));
+  }
+  if (e.value.size() == 0) {
+    error(e.value, e.path,
+          "resolvers needs at least one address (leave the key out to use /etc/resolv.conf)");
+  }
 }
 
 void Loader::endpoints(const Entry& e, bool static_discovery, Cluster& c) {

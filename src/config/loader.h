@@ -190,6 +190,7 @@ class Loader {
   // --- clusters (load_clusters.cc)
   void cluster(const Node& n, const std::string& path, Cluster& c);
   void endpoints(const Entry& e, bool static_discovery, Cluster& c);
+  void resolvers(const Entry& e, Cluster& c);  // a dns cluster's DNS servers
   void endpoint(const Node& n, const std::string& path, Endpoint& ep);
   void hash_on(const Entry& e, Cluster& c);
   void pool(const Entry& e, Pool& p);

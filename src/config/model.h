@@ -227,6 +227,11 @@ struct Cluster {
   std::string name;
   std::string discovery = "static";        // static, registry or dns
   std::string service;                     // registry: the registry service to follow
+  // dns: the name to resolve, lowercased, no port ("api.internal", or "_api._tcp.internal":
+  // a name starting with '_' is looked up as SRV, which gives the ports).
+  std::string hostname;
+  uint16_t hostname_port = 0;              // dns: the port of every A/AAAA address; 0 for SRV
+  std::vector<Address> resolvers;          // dns: the servers to ask; empty = /etc/resolv.conf
   std::vector<Endpoint> endpoints;         // static only
   std::string lb = "round_robin";          // round_robin, weighted_round_robin, least_request,
                                            // peak_ewma, random, ring_hash, maglev

@@ -3,25 +3,13 @@
 
 #include "admin/stats_sum.h"
 #include "base/log.h"
+#include "server/discovered_update.h"
 
 namespace cw::server {
 
 namespace {
 
 constexpr int64_t kEjectionPollMs = 1000;
-
-// The cluster already has exactly these hosts (a set built for another snapshot may carry the
-// same version number with other contents, so versions alone do not decide).
-bool has_hosts(const upstream::ClusterSnapshot& cs, const upstream::EndpointSet& set) {
-  if (cs.hosts.size() != set.endpoints.size()) return false;
-  for (const upstream::Endpoint& e : set.endpoints) {
-    const int i = cs.find(e.key);
-    if (i < 0) return false;
-    const upstream::Host& h = *cs.hosts[size_t(i)];
-    if (h.weight != e.weight || !upstream::same_address(h.address, e.address)) return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -91,18 +79,7 @@ void RegistryClusters::on_change(const std::string& cluster,
   if (stopped_) return;
   auto snap = snapshot_ ? snapshot_() : nullptr;
   if (!snap) return;  // start-up: build_snapshot reads the set itself
-  for (const auto& cs : snap->clusters) {
-    if (cs->name != cluster) continue;
-    if (cs->settings.discovery != "registry" || has_hosts(*cs, *set)) return;
-    std::string error;
-    auto updated = upstream::with_endpoints(*cs, *set, error);
-    if (!updated) {
-      CW_WARN("cluster {}: registry update refused: {}", cluster, error);
-      return;
-    }
-    apply_(std::move(updated));
-    return;
-  }
+  if (auto updated = discovered_update(*snap, cluster, "registry", *set)) apply_(std::move(updated));
 }
 
 void RegistryClusters::catch_up() {

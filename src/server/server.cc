@@ -78,6 +78,14 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
         });
     registry_clusters_->configure(*cfg);
   }
+  // DNS clusters start resolving now; their first answers arrive once the control loop runs
+  // (until then such a cluster has no hosts: 503 no_healthy_upstream).
+  dns_clusters_ = std::make_unique<DnsClusters>(
+      control_, [this] { return snap_; },
+      [this](std::shared_ptr<const upstream::ClusterSnapshot> c) {
+        apply_cluster_update(std::move(c));
+      });
+  dns_clusters_->configure(*cfg);
   std::string err;
   snap_ = proxy::build_snapshot(cfg, nullptr, err, discovered());
   if (!snap_) {
@@ -131,6 +139,9 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   hooks.health = [this]() -> const health::HealthMonitor* { return health_.get(); };
   hooks.registry = [this] { return registry_.get(); };
   if (dns_) hooks.dns = [this] { return dns_->numbers(); };
+  hooks.dns_cluster = [this](const std::string& cluster) {
+    return dns_clusters_ ? dns_clusters_->view(cluster) : std::nullopt;
+  };
   admin_ = std::make_unique<admin::AdminServer>(control_, std::move(hooks));
   auto a = admin_->listen(*admin_addr);
   if (!a) {
@@ -258,6 +269,7 @@ void Server::apply_cluster_update(std::shared_ptr<const upstream::ClusterSnapsho
 
 proxy::DiscoveredEndpoints Server::discovered() {
   return [this](const config::Cluster& c) -> std::shared_ptr<const upstream::EndpointSet> {
+    if (c.discovery == "dns") return dns_clusters_ ? dns_clusters_->endpoints(c) : nullptr;
     if (c.discovery != "registry" || !registry_) return nullptr;
     if (registry_clusters_) {
       if (auto set = registry_clusters_->endpoints(c)) return set;
@@ -364,9 +376,11 @@ rt::Task<admin::ReloadOutcome> Server::reload() {
                      (oldc.access_log ? oldc.access_log->path + oldc.access_log->format : "");
   bound_ = std::move(prepared->listeners.bound);
   if (registry_clusters_) registry_clusters_->configure(newc);
+  if (dns_clusters_) dns_clusters_->configure(newc);
   const int pending = co_await install_everywhere(snap, std::move(prepared->listeners.per_worker));
   // Registry changes that came while the new config was built and installed.
   if (registry_clusters_) registry_clusters_->catch_up();
+  if (dns_clusters_) dns_clusters_->catch_up();
   if (log_changed) configure_access_log(newc);
   out.ok = true;
   out.generation = snap->generation;
@@ -424,6 +438,7 @@ rt::Task<void> Server::drain_and_stop() {
   if (health_) health_->stop();  // sleeping probes end now, checks in flight soon
   // Watchers parked in blocking queries get their answer now instead of holding the drain.
   if (registry_clusters_) registry_clusters_->stop();
+  if (dns_clusters_) dns_clusters_->stop();
   if (registry_etcd_) registry_etcd_->stop();
   if (registry_) registry_->close();
   if (dns_) dns_->close_tcp();

@@ -23,6 +23,7 @@
 #include "runtime/fd_reserve.h"
 #include "runtime/tcp.h"
 #include "server/listener_sockets.h"
+#include "server/dns_clusters.h"
 #include "server/dns_service.h"
 #include "server/registry_checks.h"
 #include "server/registry_clusters.h"
@@ -95,12 +96,13 @@ class Server {
   // The service registry (when configured): its store before it, so the registry goes first.
   std::unique_ptr<registry::Store> registry_store_;
   std::unique_ptr<registry::Registry> registry_;
-  std::unique_ptr<RegistryChecks> registry_checks_;  // its instances' http/tcp checks
   // backend: etcd: where the registry's writes go and its changes come from. Declared after
   // the registry so it goes first (the registry points at it).
   std::unique_ptr<registry::EtcdBackend> registry_etcd_;
+  std::unique_ptr<RegistryChecks> registry_checks_;  // its instances' http/tcp checks
   std::unique_ptr<DnsService> dns_;                  // with a dns: section
   std::unique_ptr<RegistryClusters> registry_clusters_;  // discovery: registry clusters
+  std::unique_ptr<DnsClusters> dns_clusters_;            // discovery: dns clusters
   std::unique_ptr<admin::AdminServer> admin_;
   rt::SocketAddress admin_addr_;
   int access_log_fd_ = -1;

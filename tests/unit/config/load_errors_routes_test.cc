@@ -242,15 +242,6 @@ TEST(LoadErrors, HashOnShape) {
                       "expected source_ip, header:NAME or cookie:NAME, got 'header:'");
 }
 
-TEST(LoadErrors, DiscoveryNotSupportedYet) {
-  EXPECT_CONFIG_ERROR(with_cluster("  - name: web\n"
-                                   "    discovery: dns\n"
-                                   "    hostname: web.internal:80\n"),
-                      9, 16, "clusters[0].discovery",
-                      "discovery 'dns' is not supported yet (this version supports 'static' with "
-                      "endpoints and 'registry' with service)");
-}
-
 // The same listener and one registry cluster; `top` goes first (line 1).
 std::string registry_cluster(const std::string& top, const std::string& cluster) {
   return top + with_cluster("  - name: web\n    discovery: registry\n" + cluster);
