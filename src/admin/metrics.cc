@@ -269,6 +269,33 @@ void discovery_metrics(Writer& w, const MetricsInfo& info) {
     w.sample("dns_dropped_total", {}, d.dropped);
     w.family("dns_truncated_total", "counter", "UDP answers sent with TC set (retry over TCP).");
     w.sample("dns_truncated_total", {}, d.truncated);
+    if (d.forwarding) {
+      w.family("dns_forwarded_total", "counter",
+               "Queries for names outside the domain sent to a recursor (cache misses).");
+      w.sample("dns_forwarded_total", {}, d.forwarded);
+      w.family("dns_forward_cache_hits_total", "counter",
+               "Queries for names outside the domain answered from the cache.");
+      w.sample("dns_forward_cache_hits_total", {}, d.forward_cache_hits);
+      w.family("dns_forward_coalesced_total", "counter",
+               "Queries that joined an identical one already sent to a recursor.");
+      w.sample("dns_forward_coalesced_total", {}, d.forward_coalesced);
+      w.family("dns_forward_timeouts_total", "counter", "Recursors that did not answer in time.");
+      w.sample("dns_forward_timeouts_total", {}, d.forward_timeouts);
+      w.family("dns_forward_servfail_total", "counter",
+               "Forwarded queries answered SERVFAIL (every recursor failed, or a limit).");
+      w.sample("dns_forward_servfail_total", {}, d.forward_servfail);
+      w.family("dns_forward_overflow_total", "counter",
+               "Forwarded queries refused by the in-flight limits (answered SERVFAIL).");
+      w.sample("dns_forward_overflow_total", {}, d.forward_overflow);
+      w.family("dns_forward_stale_total", "counter",
+               "Forwarded queries answered with an expired answer because every recursor failed.");
+      w.sample("dns_forward_stale_total", {}, d.forward_stale);
+      w.family("dns_forward_mismatched_total", "counter",
+               "Upstream datagrams dropped: wrong source, ID or question, or malformed.");
+      w.sample("dns_forward_mismatched_total", {}, d.forward_mismatched);
+      w.family("dns_forward_cache_entries", "gauge", "Answers held in the forwarders' caches.");
+      w.sample("dns_forward_cache_entries", {}, d.forward_cache_entries);
+    }
   }
 }
 

@@ -161,12 +161,6 @@ void Loader::dns(const Entry& e, Dns& d) {
       }
       if (auto a = address(each, path, /*listen=*/false)) d.recursors.push_back(std::move(*a));
     }
-    // Refused rather than run without them: names outside the domain would be REFUSED.
-    if (!d.recursors.empty()) {
-      error(r->value, r->path,
-            "forwarding to recursors is not supported yet (names outside the domain are "
-            "answered REFUSED); leave recursors empty");
-    }
   }
 }
 

@@ -268,7 +268,7 @@ struct Registry {
   Etcd etcd;                               // read with backend: etcd
 };
 
-// dns (SPEC 5). Validated and carried; the DNS server is not served yet.
+// dns (SPEC 5): the internal DNS server and its forwarding to recursors.
 struct Dns {
   Address listen{"127.0.0.1", 8600};
   std::string domain = "internal";
@@ -281,8 +281,8 @@ struct Config {
   int workers = 0;                         // 0 = auto (one per core)
   Admin admin;
   std::optional<AccessLog> access_log;
-  std::optional<Registry> registry;        // carried, not applied yet (unapplied_keys)
-  std::optional<Dns> dns;                  // carried, not applied yet (unapplied_keys)
+  std::optional<Registry> registry;        // the service registry (SPEC 5)
+  std::optional<Dns> dns;                  // the internal DNS server (SPEC 5)
   Duration drain_timeout{15000};
   std::vector<Listener> listeners;
   std::vector<Cluster> clusters;

@@ -157,48 +157,53 @@ std::string Zone::build_wire(const dns::Query& q, const RRset& set, size_t rotat
   return b.finish();
 }
 
-void Zone::respond(std::string_view query, Transport t, uint32_t rotation,
-                   std::string& out) const {
+bool Zone::answer(std::string_view query, Transport t, uint32_t rotation, std::string& out,
+                  dns::Query* outside) const {
   out.clear();
-  const dns::QueryParse pq = dns::parse_query(query);
+  dns::QueryParse pq = dns::parse_query(query);
   const dns::Query& q = pq.query;
   switch (pq.status) {
     case dns::ParseStatus::kDrop:
-      return;
+      return false;
     case dns::ParseStatus::kFormErr:
       out = dns::error_response(q, dns::rcode::kFormErr);
-      return;
+      return false;
     case dns::ParseStatus::kOk:
       break;
   }
   if (q.header.opcode != dns::kOpcodeQuery) {
     out = dns::error_response(q, dns::rcode::kNotImp);
-    return;
+    return false;
   }
   if (q.edns.present && q.edns.version > 0) {
     out = dns::error_response(q, dns::rcode::kBadVers);  // RFC 6891 6.1.3
-    return;
+    return false;
   }
   const std::string& name = q.qname_lower;
   const bool in_zone = name == domain_ || (name.size() > domain_.size() &&
                                            name.ends_with(domain_) &&
                                            name[name.size() - domain_.size() - 1] == '.');
   const uint16_t type = q.question.type;
+  const bool ordinary = q.question.qclass == dns::kClassIN && type != kAxfr && type != kIxfr;
+  if (!in_zone && ordinary && outside) {
+    *outside = std::move(pq.query);
+    return true;
+  }
   // Other classes, zone transfers and names we are not authoritative for (no recursion).
-  if (!in_zone || q.question.qclass != dns::kClassIN || type == kAxfr || type == kIxfr) {
+  if (!in_zone || !ordinary) {
     out = dns::error_response(q, dns::rcode::kRefused);
-    return;
+    return false;
   }
   const size_t limit = t == Transport::kTcp ? dns::kTcpLimit : dns::udp_limit(q);
   auto n = nodes_.find(name);
   if (n == nodes_.end()) {
     out = dns::negative_response(q, dns::rcode::kNxDomain, soa_, limit);
-    return;
+    return false;
   }
   auto s = n->second.sets.find(type);
   if (s == n->second.sets.end() || s->second.answers.empty()) {
     out = dns::negative_response(q, dns::rcode::kNoError, soa_, limit);
-    return;
+    return false;
   }
   const RRset& set = s->second;
   const size_t r = rotation % set.rotations;
@@ -211,7 +216,7 @@ void Zone::respond(std::string_view query, Transport t, uint32_t rotation,
     v = 1;
   } else {
     out = build_wire(q, set, r, limit);  // a client size between 512 and 1232: rare
-    return;
+    return false;
   }
   out = set.wire[size_t(v)][r];
   // The stored answer was built for ID 0, RD and CD clear, the name in lower case.
@@ -227,6 +232,7 @@ void Zone::respond(std::string_view query, Transport t, uint32_t rotation,
                    std::string_view(out).substr(dns::kHeaderSize, len))) {
     std::memcpy(out.data() + dns::kHeaderSize, query.data() + dns::kHeaderSize, len);
   }
+  return false;
 }
 
 }  // namespace cw::nameserver

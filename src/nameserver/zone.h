@@ -56,7 +56,16 @@ class Zone {
   // Writes the response to `query` into `out`; leaves `out` empty when nothing must be sent
   // (a response, or too short to answer). `rotation` picks the order of rotated answers (a
   // per-socket counter).
-  void respond(std::string_view query, Transport t, uint32_t rotation, std::string& out) const;
+  void respond(std::string_view query, Transport t, uint32_t rotation, std::string& out) const {
+    answer(query, t, rotation, out, nullptr);
+  }
+  // As respond(), for a server that forwards: a query for a name outside the domain (class IN,
+  // not a zone transfer) is not refused but moved to `outside`, and true is returned with `out`
+  // empty (the forwarder answers it).
+  bool respond_or_forward(std::string_view query, Transport t, uint32_t rotation,
+                          std::string& out, dns::Query& outside) const {
+    return answer(query, t, rotation, out, &outside);
+  }
 
   const std::string& domain() const { return domain_; }
   uint32_t serial() const { return serial_; }
@@ -74,6 +83,8 @@ class Zone {
     std::unordered_map<uint16_t, RRset> sets;  // by type; kANY is the RFC 8482 answer
   };
 
+  bool answer(std::string_view query, Transport t, uint32_t rotation, std::string& out,
+              dns::Query* outside) const;
   static void precompute(const std::string& name, uint16_t type, RRset& set);
   static std::string build_wire(const dns::Query& q, const RRset& set, size_t rotation,
                                 size_t limit);

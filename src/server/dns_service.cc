@@ -79,13 +79,25 @@ void DnsService::start(rt::EventLoop& control, const std::vector<proxy::Worker*>
   auto zone = nameserver::Zone::build(zone_input(cfg_, reg));
   slots_ = std::make_shared<Slots>();
   slots_->udp.resize(workers.size());
+  // Forwarding (names outside the domain): one forwarder per loop, cache and all, so nothing
+  // is shared between workers. Empty without recursors (such names are REFUSED).
+  std::vector<rt::SocketAddress> recursors;
+  for (const config::Address& a : cfg_.recursors) {
+    if (auto sa = rt::SocketAddress::from_ip_port(a.host, a.port)) recursors.push_back(*sa);
+  }
   for (size_t i = 0; i < workers.size() && i < udp_fds_.size(); ++i) {
     proxy::Worker* w = workers[i];
     auto fd = std::make_shared<rt::OwnedFd>(std::move(udp_fds_[i]));
     udp_counters_.push_back(std::make_unique<nameserver::DnsCounters>());
     nameserver::DnsCounters* counters = udp_counters_.back().get();
-    w->loop().post([slots = slots_, i, w, fd, zone, counters] {
-      auto s = nameserver::UdpServer::start(w->loop(), std::move(*fd), zone, counters);
+    w->loop().post([slots = slots_, i, w, fd, zone, counters, recursors] {
+      std::shared_ptr<nameserver::Forwarder> fwd;
+      if (!recursors.empty()) {
+        fwd = nameserver::Forwarder::create(w->loop(), recursors,
+                                            nameserver::Forwarder::Upstream::kUdp, {},
+                                            &counters->forward);
+      }
+      auto s = nameserver::UdpServer::start(w->loop(), std::move(*fd), zone, counters, fwd);
       if (!s) {
         CW_ERROR("dns: worker {} cannot serve udp: {}", i, s.error().message());
         return;
@@ -94,7 +106,15 @@ void DnsService::start(rt::EventLoop& control, const std::vector<proxy::Worker*>
     });
   }
   udp_fds_.clear();
-  auto t = nameserver::TcpServer::start(control, std::move(tcp_fd_), zone);
+  std::shared_ptr<nameserver::Forwarder> tcp_fwd;
+  if (!recursors.empty()) {
+    // Over TCP the client takes any size, so a truncated upstream answer is asked again over
+    // TCP rather than passed on.
+    tcp_fwd = nameserver::Forwarder::create(control, recursors,
+                                            nameserver::Forwarder::Upstream::kUdpThenTcp, {},
+                                            &tcp_forward_);
+  }
+  auto t = nameserver::TcpServer::start(control, std::move(tcp_fd_), zone, {}, tcp_fwd);
   if (t) {
     tcp_ = std::move(*t);
   } else {
@@ -114,7 +134,9 @@ void DnsService::start(rt::EventLoop& control, const std::vector<proxy::Worker*>
       });
     });
   }
-  CW_INFO("dns on {} (udp x{}, tcp) for {}", bound_.text(), workers.size(), cfg_.domain);
+  CW_INFO("dns on {} (udp x{}, tcp) for {}{}", bound_.text(), workers.size(), cfg_.domain,
+          recursors.empty() ? std::string() : fmt::format(", forwarding the rest to {} recursor(s)",
+                                                          recursors.size()));
 }
 
 void DnsService::rebuild() {
@@ -146,7 +168,22 @@ admin::DnsNumbers DnsService::numbers() const {
     n.dropped += c->dropped.get();
     n.truncated += c->truncated.get();
   }
+  n.forwarding = !cfg_.recursors.empty();
+  auto add_forward = [&n](const nameserver::ForwarderCounters& f) {
+    n.forwarded += f.forwarded.get();
+    n.forward_cache_hits += f.cache_hits.get();
+    n.forward_coalesced += f.coalesced.get();
+    n.forward_timeouts += f.timeouts.get();
+    n.forward_servfail += f.servfail.get();
+    n.forward_overflow += f.overflow.get();
+    n.forward_stale += f.stale.get();
+    n.forward_mismatched += f.mismatched.get();
+    n.forward_cache_entries += uint64_t(std::max<int64_t>(0, f.entries.get()));
+  };
+  for (const auto& c : udp_counters_) add_forward(c->forward);
+  add_forward(tcp_forward_);
   if (tcp_) {
+    add_forward(tcp_->counters().forward);  // per-connection overflow
     n.queries_tcp = tcp_->counters().queries.get();
     n.responses_tcp = tcp_->counters().responses.get();
     n.dropped += tcp_->counters().dropped.get();

@@ -1,6 +1,8 @@
 // DnsService: the internal DNS server (SPEC 5) wired up: one UDP socket per worker (on the
 // workers' loops), TCP on the control loop, and a zone rebuilt from the registry after each
 // change (coalesced to one rebuild per turn of the control loop) and posted to every socket.
+// With `recursors`, each of those loops gets its own Forwarder for names outside the domain
+// (bound at start-up: a reload does not change dns settings).
 // Thread contract: control thread; the UDP servers live on their workers' loops and are
 // reached by posted messages only.
 #pragma once
@@ -55,6 +57,7 @@ class DnsService {
   std::vector<std::unique_ptr<nameserver::DnsCounters>> udp_counters_;
   std::vector<proxy::Worker*> workers_;
   std::unique_ptr<nameserver::TcpServer> tcp_;
+  nameserver::ForwarderCounters tcp_forward_;  // the TCP server's forwarder
   rt::EventLoop* control_ = nullptr;
   registry::Registry* reg_ = nullptr;
   bool rebuild_pending_ = false;

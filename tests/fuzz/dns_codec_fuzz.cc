@@ -1,6 +1,8 @@
 // libFuzzer target: the DNS codec on arbitrary bytes. Beyond "no crash, no UB", every response
 // built for a parsed query (an answer set, a negative answer, an error) must parse back with the
-// query's ID, its question, and within the size limit it was built for.
+// query's ID, its question, and within the size limit it was built for; and any message read as
+// a forwarded answer (dns/ttl.h) gives a client copy that parses, fits its limit and keeps the
+// client's ID, with every TTL aged.
 // Thread contract: single-threaded fuzzer entry point.
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +11,7 @@
 
 #include "dns/builder.h"
 #include "dns/message.h"
+#include "dns/ttl.h"
 
 namespace {
 
@@ -28,12 +31,47 @@ void check_response(const Query& q, const std::string& wire, size_t limit) {
   check(m.edns.present == q.edns.present || m.rcode() > 15);
 }
 
+// The input as an upstream answer: laid out, its cache TTL, its TTLs aged, and client copies.
+void check_forwarded(std::string_view wire, size_t size) {
+  Layout l;
+  if (read_layout(wire, l) != nullptr) return;
+  Message m;
+  check(parse_message(wire, m) == nullptr);  // read_layout accepts only what this accepts
+  const CacheTtl t = cache_ttl(wire, l);
+  check(t.kind == CacheTtl::kNone || t.ttl <= 0x7FFFFFFFu);
+  std::string aged(wire);
+  const uint32_t age = uint32_t(size * 7919);
+  age_ttls(aged, l, age);
+  Message a;
+  check(parse_message(aged, a) == nullptr);
+  check(a.answers.size() == m.answers.size());
+  for (size_t i = 0; i < a.answers.size(); ++i) {
+    const uint32_t before = m.answers[i].ttl > 0x7FFFFFFFu ? 0 : m.answers[i].ttl;
+    check(a.answers[i].ttl == (before > age ? before - age : 0));
+  }
+  for (bool edns : {false, true}) {
+    for (size_t limit : {kPlainUdpLimit, size_t(kEdnsPayload), kTcpLimit}) {
+      ClientView c{uint16_t(size), (size & 1) != 0, edns, {}, limit};
+      const std::string out = client_response(wire, l, c, age);
+      Message o;
+      check(parse_message(out, o) == nullptr);
+      check(o.header.id == c.id && o.header.qr && o.header.ra && o.header.rd == c.rd);
+      check(o.edns.present == edns);
+      check(o.questions.size() == m.questions.size());
+      // Whatever the header and question take, the records kept fit the limit.
+      if (l.question_end + (edns ? kOptSize : 0) <= limit) check(out.size() <= limit);
+      check(o.answers.size() <= m.answers.size());
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view wire(reinterpret_cast<const char*>(data), size);
   Message any;
   (void)parse_message(wire, any);
+  check_forwarded(wire, size);
 
   QueryParse p = parse_query(wire);
   if (p.status == ParseStatus::kDrop) return 0;

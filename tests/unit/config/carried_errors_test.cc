@@ -174,9 +174,8 @@ const Case kCases[] = {
      "causeway.yaml:1:16: dns.listen: port 99999 is out of range (expected 1-65535)"},
     {"DnsTtlUnit", Section::kTop, "dns: { ttl: 5 }\n",
      "causeway.yaml:1:13: dns.ttl: duration '5' needs a unit (did you mean 5s?)"},
-    {"DnsRecursorsNotYet", Section::kTop, "dns: { recursors: [8.8.8.8] }\n",
-     "causeway.yaml:1:19: dns.recursors: forwarding to recursors is not supported yet (names "
-     "outside the domain are answered REFUSED); leave recursors empty"},
+    {"DnsRecursorsNotAList", Section::kTop, "dns: { recursors: 8.8.8.8 }\n",
+     "causeway.yaml:1:19: dns.recursors: expected a list of addresses, got '8.8.8.8'"},
     {"DnsDomainUpperCase", Section::kTop, "dns: { domain: Internal }\n",
      "causeway.yaml:1:16: dns.domain: expected a domain name of lower-case labels ([a-z0-9-], "
      "1-63 each, dot-separated), got 'Internal'"},
