@@ -49,6 +49,13 @@ struct DnsNumbers {
   uint64_t forward_cache_entries = 0;
 };
 
+// The resolvers of the `discovery: dns` clusters, summed (for /metrics).
+struct ResolverNumbers {
+  uint64_t lookups = 0, queries = 0, coalesced = 0, failures = 0;
+  uint64_t cache_hits = 0, cache_misses = 0, stale_served = 0, cache_entries = 0;
+  uint64_t clusters = 0, clusters_stale = 0;  // dns clusters; those on their last good answer
+};
+
 // A `discovery: dns` cluster's resolution, for /api/v1/clusters ("dns").
 struct DnsClusterView {
   std::string hostname;                // as configured: "api.internal:8080" or an SRV name
@@ -83,6 +90,8 @@ struct AdminHooks {
   std::function<DnsNumbers()> dns;
   // Optional: a dns cluster's resolution state by cluster name (nullopt for other clusters).
   std::function<std::optional<DnsClusterView>(const std::string& cluster)> dns_cluster;
+  // Absent, or nullopt, without dns clusters.
+  std::function<std::optional<ResolverNumbers>()> resolver;
 };
 
 

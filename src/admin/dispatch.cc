@@ -57,6 +57,7 @@ Response get_metrics(const Request& q) {
   info.health = q.hooks.health ? q.hooks.health() : nullptr;
   info.registry = q.hooks.registry ? q.hooks.registry() : nullptr;
   if (q.hooks.dns) info.dns = q.hooks.dns();
+  if (q.hooks.resolver) info.resolver = q.hooks.resolver();
   r.body = render_metrics(sum, info);
   return r;
 }

@@ -222,6 +222,37 @@ void resilience_metrics(Writer& w, const StatsSum& s) {
   }
 }
 
+// The lookups of `discovery: dns` clusters (c-ares behind a TTL cache).
+void resolver_metrics(Writer& w, const ResolverNumbers& r) {
+  const struct {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t value;
+  } rows[] = {
+      {"dns_resolver_lookups_total", "counter", "Lookups made by dns clusters.", r.lookups},
+      {"dns_resolver_queries_total", "counter",
+       "Queries sent to DNS servers (one per coalesced group of lookups).", r.queries},
+      {"dns_resolver_coalesced_total", "counter",
+       "Lookups that joined a query already in flight.", r.coalesced},
+      {"dns_resolver_failures_total", "counter", "Queries that ended without an answer.",
+       r.failures},
+      {"dns_resolver_cache_hits_total", "counter", "Lookups answered from the TTL cache.",
+       r.cache_hits},
+      {"dns_resolver_stale_served_total", "counter",
+       "Expired answers served because a refresh failed (stale-if-error).", r.stale_served},
+      {"dns_resolver_cache_entries", "gauge", "Answers in the resolvers' caches.",
+       r.cache_entries},
+      {"dns_clusters_stale", "gauge",
+       "dns clusters whose last refresh failed (serving their last good answer).",
+       r.clusters_stale},
+  };
+  for (const auto& row : rows) {
+    w.family(row.name, row.type, row.help);
+    w.sample(row.name, {}, row.value);
+  }
+}
+
 // The registry (instances by service and health, the index, parked watchers) and the DNS
 // server's counters.
 void discovery_metrics(Writer& w, const MetricsInfo& info) {
@@ -256,6 +287,7 @@ void discovery_metrics(Writer& w, const MetricsInfo& info) {
                                      : 0));
     }
   }
+  if (info.resolver) resolver_metrics(w, *info.resolver);
   if (info.dns) {
     const DnsNumbers& d = *info.dns;
     w.family("dns_queries_total", "counter", "DNS queries received, by transport.");

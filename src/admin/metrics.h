@@ -20,6 +20,7 @@ struct MetricsInfo {
   const health::HealthMonitor* health = nullptr;  // checks and host verdicts, when present
   const registry::Registry* registry = nullptr;     // when the registry runs
   std::optional<DnsNumbers> dns;                    // when the DNS server runs
+  std::optional<ResolverNumbers> resolver;          // with discovery: dns clusters
 };
 
 std::string render_metrics(const StatsSum& stats, const MetricsInfo& info);

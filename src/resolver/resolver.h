@@ -81,6 +81,7 @@ class Resolver {
   const ResolverCounters& counters() const { return counters_; }
   const CacheCounters& cache_counters() const { return cache_.counters(); }
   size_t in_flight() const { return pending_.size(); }
+  size_t cache_entries() const { return cache_.size(); }
   size_t open_sockets() const { return socks_.size(); }
   // The servers asked, comma-separated (for logs and the API).
   const std::string& servers() const { return servers_text_; }

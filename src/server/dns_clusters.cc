@@ -267,6 +267,28 @@ void DnsClusters::on_change(const std::string& cluster,
   if (auto updated = discovered_update(*snap, cluster, "dns", *set)) apply_(std::move(updated));
 }
 
+std::optional<admin::ResolverNumbers> DnsClusters::numbers() const {
+  if (sources_.empty()) return std::nullopt;
+  admin::ResolverNumbers n;
+  for (const auto& [key, r] : resolvers_) {
+    const resolver::ResolverCounters& c = r->counters();
+    const resolver::CacheCounters& cc = r->cache_counters();
+    n.lookups += c.lookups;
+    n.queries += c.queries;
+    n.coalesced += c.coalesced;
+    n.failures += c.failures;
+    n.cache_hits += cc.hits;
+    n.cache_misses += cc.misses;
+    n.stale_served += cc.stale_served;
+    n.cache_entries += r->cache_entries();
+  }
+  for (const auto& [name, src] : sources_) {
+    ++n.clusters;
+    n.clusters_stale += src->state() == DnsSource::State::kStale;
+  }
+  return n;
+}
+
 void DnsClusters::catch_up() {
   for (auto& [name, src] : sources_) on_change(name, src->current());
 }

@@ -101,6 +101,8 @@ class DnsClusters {
   void stop();
   // For /api/v1/clusters: the cluster's resolution, nullopt when it is not a dns cluster.
   std::optional<admin::DnsClusterView> view(const std::string& cluster) const;
+  // For /metrics: the resolvers' numbers summed; nullopt without dns clusters.
+  std::optional<admin::ResolverNumbers> numbers() const;
 
  private:
   void on_change(const std::string& cluster,

@@ -142,6 +142,7 @@ bool Server::start(std::shared_ptr<const config::Config> cfg, std::vector<std::s
   hooks.dns_cluster = [this](const std::string& cluster) {
     return dns_clusters_ ? dns_clusters_->view(cluster) : std::nullopt;
   };
+  hooks.resolver = [this] { return dns_clusters_ ? dns_clusters_->numbers() : std::nullopt; };
   admin_ = std::make_unique<admin::AdminServer>(control_, std::move(hooks));
   auto a = admin_->listen(*admin_addr);
   if (!a) {

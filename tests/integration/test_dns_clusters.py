@@ -15,7 +15,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from conftest import Echo, free_port, get, wait_for
+from conftest import Echo, free_port, get, parse_metrics, wait_for
 
 
 # ---- causeway's own DNS server as the resolver --------------------------------------------------
@@ -307,6 +307,11 @@ def test_one_query_however_many_requests(proxy_factory, echo_factory):
             d = dns_state(p, c)
             assert d["addresses"] == [f"127.0.0.1:{backend.port}"], d
             assert d["ttl_s"] == 300, d
+        # /metrics counts it the same way: two clusters' lookups, one query per type.
+        m = parse_metrics(p.admin_get("/metrics"))
+        assert m["causeway_dns_resolver_queries_total"] == 2, m
+        assert m["causeway_dns_resolver_lookups_total"] >= 4, m
+        assert m["causeway_dns_clusters_stale"] == 0, m
     finally:
         fake.stop()
 
@@ -328,3 +333,5 @@ def test_last_good_answer_serves_when_dns_is_gone(proxy_factory, echo_factory):
     time.sleep(1.5)  # past several refresh attempts
     assert served_by(p, 10, "/api/") == {"s1": 10}
     assert dns_state(p)["state"] == "stale"
+    m = parse_metrics(p.admin_get("/metrics"))
+    assert m["causeway_dns_clusters_stale"] == 1 and m["causeway_dns_resolver_failures_total"] >= 1, m
