@@ -147,7 +147,7 @@ EtcdBackend::EtcdBackend(rt::EventLoop& loop, Registry& reg, EtcdOptions opts)
       reg_(reg),
       opts_(std::move(opts)),
       keys_{opts_.prefix},
-      alive_(std::make_shared<bool>(true)) {}
+      life_(std::make_shared<Life>()) {}
 
 EtcdBackend::~EtcdBackend() { stop(); }
 
@@ -157,14 +157,15 @@ void EtcdBackend::start() {
   tick_.ctx = this;
   tick_.fire = &EtcdBackend::on_tick;
   loop_.arm_timer_ms(tick_, kTickMs);
-  rt::spawn(run_probe(alive_, this));
+  rt::spawn(run_probe(life_, this));
 }
 
 void EtcdBackend::stop() {
   if (stopped_) return;
   stopped_ = true;
-  *alive_ = false;
+  life_->alive = false;
   loop_.timers().cancel(tick_);
+  loop_.timers().cancel(probe_timer_);
   if (watcher_) watcher_->stop();
   if (client_) client_->close();
   if (probe_) probe_->close();
@@ -321,24 +322,33 @@ void EtcdBackend::update_stale() {
 
 // ---- the quorum probe ----
 
-rt::Task<void> EtcdBackend::run_probe(std::shared_ptr<bool> alive, EtcdBackend* self) {
-  while (*alive) {
-    // A linearizable read needs the leader to confirm it still leads a majority: a member in a
-    // minority cannot answer it.
-    auto call = self->probe_->range(self->keys_.probe(), {}, true);
-    auto r = co_await std::move(call);
-    if (!*alive) co_return;
-    const bool ok = bool(r);
-    if (!ok) {
-      self->probe_error_ = "etcd has no quorum or cannot be reached: " + r.error().detail;
-    } else {
-      self->probe_error_.clear();
-    }
-    self->probe_ok_ = ok;
-    self->update_stale();
-    auto pause = rt::SleepAwaiter(self->loop_, self->opts_.probe_interval_ms);
-    co_await pause;
+rt::Task<void> EtcdBackend::run_probe(std::shared_ptr<Life> life, EtcdBackend* self) {
+  LiveGuard guard(life);
+  // A linearizable read needs the leader to confirm it still leads a majority: a member in a
+  // minority cannot answer it.
+  auto call = self->probe_->range(self->keys_.probe(), {}, true);
+  auto r = co_await std::move(call);
+  if (!life->alive) co_return;
+  if (!r) {
+    self->probe_error_ = "etcd has no quorum or cannot be reached: " + r.error().detail;
+  } else {
+    self->probe_error_.clear();
   }
+  self->probe_ok_ = bool(r);
+  self->update_stale();
+  self->probe_timer_.ctx = self;
+  self->probe_timer_.fire = &EtcdBackend::on_probe_timer;
+  self->loop_.arm_timer_ms(self->probe_timer_, self->opts_.probe_interval_ms);
+}
+
+void EtcdBackend::on_probe_timer(rt::TimerNode* n) {
+  auto* self = static_cast<EtcdBackend*>(n->ctx);
+  if (self->life_->alive) rt::spawn(run_probe(self->life_, self));
+}
+
+bool EtcdBackend::idle() const {
+  return !life_->alive && life_->coroutines == 0 && (!watcher_ || !watcher_->running()) &&
+         (!client_ || client_->pending() == 0) && (!probe_ || probe_->pending() == 0);
 }
 
 // ---- writes ----
@@ -374,15 +384,15 @@ RegistryError EtcdBackend::error_from(const etcd::Error& e, std::string_view wha
 }
 
 template <class T>
-bool EtcdBackend::settle(bool alive, const etcd::Res<T>& r, Registry::Done& done,
-                         std::string_view what) {
-  if (!alive) {
+bool EtcdBackend::settle(const Life& life, EtcdBackend* self, const etcd::Res<T>& r,
+                         Registry::Done& done, std::string_view what) {
+  if (!life.alive) {
     if (done) done(Unexpected{RegistryError{RegistryError::Code::kClosed, "shutting down"}});
     return true;
   }
   if (r) return false;
-  ++numbers_.write_errors;
-  if (done) done(Unexpected{error_from(r.error(), what)});
+  ++self->numbers_.write_errors;
+  if (done) done(Unexpected{self->error_from(r.error(), what)});
   return true;
 }
 
@@ -395,11 +405,12 @@ void EtcdBackend::finish(Registry::Done& done, int64_t revision) {
 
 void EtcdBackend::put(Instance inst, Registry::Done done) {
   if (stopped_ || refuse_if_stale(done)) return;
-  rt::spawn(run_put(alive_, this, std::move(inst), std::move(done)));
+  rt::spawn(run_put(life_, this, std::move(inst), std::move(done)));
 }
 
-rt::Task<void> EtcdBackend::run_put(std::shared_ptr<bool> alive, EtcdBackend* self,
+rt::Task<void> EtcdBackend::run_put(std::shared_ptr<Life> life, EtcdBackend* self,
                                     Instance inst, Registry::Done done) {
+  LiveGuard guard(life);
   const std::string key = self->keys_.instance(inst.service, inst.id);
   const std::string body = stored_body(inst);
   // What etcd holds now, as far as we know: first from the mirror, then from the failed
@@ -432,7 +443,7 @@ rt::Task<void> EtcdBackend::run_put(std::shared_ptr<bool> alive, EtcdBackend* se
     if (!same) ok.push_back(delete_op(self->keys_.alive(inst.service, inst.id)));
     auto call = self->client_->txn(std::move(cmp), std::move(ok), {range_op(key)});
     auto r = co_await std::move(call);
-    if (self->settle(*alive, r, done, "register")) co_return;
+    if (settle(*life, self, r, done, "register")) co_return;
     if (r->succeeded) {
       self->finish(done, r->revision);
       co_return;
@@ -459,17 +470,18 @@ rt::Task<void> EtcdBackend::run_put(std::shared_ptr<bool> alive, EtcdBackend* se
 void EtcdBackend::remove(const std::string& service, const std::string& id,
                          Registry::Done done) {
   if (stopped_ || refuse_if_stale(done)) return;
-  rt::spawn(run_remove(alive_, this, service, id, std::move(done)));
+  rt::spawn(run_remove(life_, this, service, id, std::move(done)));
 }
 
-rt::Task<void> EtcdBackend::run_remove(std::shared_ptr<bool> alive, EtcdBackend* self,
+rt::Task<void> EtcdBackend::run_remove(std::shared_ptr<Life> life, EtcdBackend* self,
                                        std::string service, std::string id,
                                        Registry::Done done) {
+  LiveGuard guard(life);
   const std::string key = self->keys_.instance(service, id);
   auto call = self->client_->txn({version_cmp(key, etcd::Compare::Op::kGreater, 0)},
                                  {delete_op(key), delete_op(self->keys_.alive(service, id))});
   auto r = co_await std::move(call);
-  if (self->settle(*alive, r, done, "deregister")) co_return;
+  if (settle(*life, self, r, done, "deregister")) co_return;
   if (!r->succeeded) {
     if (done) done(Unexpected{not_found(service, id)});
     co_return;
@@ -501,18 +513,19 @@ void EtcdBackend::heartbeat(const std::string& service, const std::string& id,
   if (refuse_if_stale(done)) return;
   auto l = leases_.find({service, id});
   const int64_t lease = l == leases_.end() ? 0 : l->second;
-  rt::spawn(run_heartbeat(alive_, this, service, id, e->inst.check.ttl_ms, lease,
+  rt::spawn(run_heartbeat(life_, this, service, id, e->inst.check.ttl_ms, lease,
                           std::move(done)));
 }
 
-rt::Task<void> EtcdBackend::run_heartbeat(std::shared_ptr<bool> alive, EtcdBackend* self,
+rt::Task<void> EtcdBackend::run_heartbeat(std::shared_ptr<Life> life, EtcdBackend* self,
                                           std::string service, std::string id, int64_t ttl_ms,
                                           int64_t lease, Registry::Done done) {
+  LiveGuard guard(life);
   if (lease != 0) {
     // The usual case: the lease is alive and this renews it; the mirror already shows passing.
     auto call = self->client_->lease_keepalive(lease);
     auto k = co_await std::move(call);
-    if (self->settle(*alive, k, done, "heartbeat")) co_return;
+    if (settle(*life, self, k, done, "heartbeat")) co_return;
     if (*k > 0) {
       if (done) done(self->reg_.index());
       co_return;
@@ -522,16 +535,16 @@ rt::Task<void> EtcdBackend::run_heartbeat(std::shared_ptr<bool> alive, EtcdBacke
   // while the registration exists (a heartbeat racing a deregistration must not leave a key).
   auto grant = self->client_->lease_grant(lease_seconds(ttl_ms));
   auto g = co_await std::move(grant);
-  if (self->settle(*alive, g, done, "heartbeat")) co_return;
+  if (settle(*life, self, g, done, "heartbeat")) co_return;
   const std::string key = self->keys_.instance(service, id);
   auto call = self->client_->txn({version_cmp(key, etcd::Compare::Op::kGreater, 0)},
                                  {put_op(self->keys_.alive(service, id), "{}", g->id)});
   auto r = co_await std::move(call);
-  if (*alive && !(r && r->succeeded)) {
+  if (life->alive && !(r && r->succeeded)) {
     auto revoke = self->client_->lease_revoke(g->id);  // unused; it would expire anyway
     (void)co_await std::move(revoke);
   }
-  if (self->settle(*alive, r, done, "heartbeat")) co_return;
+  if (settle(*life, self, r, done, "heartbeat")) co_return;
   if (!r->succeeded) {
     if (done) done(Unexpected{not_found(service, id)});
     co_return;

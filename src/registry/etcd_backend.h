@@ -60,8 +60,11 @@ class EtcdBackend final : public Registry::Remote {
 
   // Lists and watches the prefix, probes quorum; the registry is stale until the first listing.
   void start();
-  // No callback into the registry after this; calls in flight fail with kClosed.
+  // No callback into the registry after this; calls in flight fail with kClosed on later turns
+  // of the loop (a connect in flight: once it ends).
   void stop();
+  // Stopped and every coroutine of it ended: the loop may stop being turned (shutdown).
+  bool idle() const;
 
   void put(Instance inst, Registry::Done done) override;
   void remove(const std::string& service, const std::string& id, Registry::Done done) override;
@@ -78,6 +81,19 @@ class EtcdBackend final : public Registry::Remote {
   const Numbers& numbers() const { return numbers_; }
 
  private:
+  // Shared with the coroutines in flight: whether the backend still exists, and how many of
+  // them have not ended yet.
+  struct Life {
+    bool alive = true;
+    int coroutines = 0;
+  };
+  struct LiveGuard {
+    explicit LiveGuard(std::shared_ptr<Life> l) : life(std::move(l)) { ++life->coroutines; }
+    ~LiveGuard() { --life->coroutines; }
+    LiveGuard(const LiveGuard&) = delete;
+    LiveGuard& operator=(const LiveGuard&) = delete;
+    std::shared_ptr<Life> life;
+  };
   EtcdBackend(rt::EventLoop& loop, Registry& reg, EtcdOptions opts);
   // The watch's view of the prefix, applied to the registry.
   void on_reset(std::vector<etcd::KeyValue> kvs, int64_t revision);
@@ -95,20 +111,24 @@ class EtcdBackend final : public Registry::Remote {
   static void on_tick(rt::TimerNode* n);
   RegistryError error_from(const etcd::Error& e, std::string_view what) const;
 
-  static rt::Task<void> run_put(std::shared_ptr<bool> alive, EtcdBackend* self, Instance inst,
+  static rt::Task<void> run_put(std::shared_ptr<Life> life, EtcdBackend* self, Instance inst,
                                 Registry::Done done);
-  static rt::Task<void> run_remove(std::shared_ptr<bool> alive, EtcdBackend* self,
+  static rt::Task<void> run_remove(std::shared_ptr<Life> life, EtcdBackend* self,
                                    std::string service, std::string id, Registry::Done done);
-  static rt::Task<void> run_heartbeat(std::shared_ptr<bool> alive, EtcdBackend* self,
+  static rt::Task<void> run_heartbeat(std::shared_ptr<Life> life, EtcdBackend* self,
                                       std::string service, std::string id, int64_t ttl_ms,
                                       int64_t lease, Registry::Done done);
-  static rt::Task<void> run_probe(std::shared_ptr<bool> alive, EtcdBackend* self);
+  // One quorum probe; the next is armed when it ends (no coroutine sleeps between probes, so
+  // stop() leaves none parked).
+  static rt::Task<void> run_probe(std::shared_ptr<Life> life, EtcdBackend* self);
+  static void on_probe_timer(rt::TimerNode* n);
   // Answers `done` once the mirror shows `revision`.
   void finish(Registry::Done& done, int64_t revision);
-  // After a call: true when it answered `done` because the backend stopped meanwhile
-  // (`alive` false) or the call failed.
+  // After a call: true when it answered `done` because the backend stopped meanwhile (then
+  // `self` is not touched: it may be gone) or the call failed.
   template <class T>
-  bool settle(bool alive, const etcd::Res<T>& r, Registry::Done& done, std::string_view what);
+  static bool settle(const Life& life, EtcdBackend* self, const etcd::Res<T>& r,
+                     Registry::Done& done, std::string_view what);
 
   rt::EventLoop& loop_;
   Registry& reg_;
@@ -117,7 +137,8 @@ class EtcdBackend final : public Registry::Remote {
   std::unique_ptr<etcd::Client> client_;  // writes
   std::unique_ptr<etcd::Client> probe_;   // the quorum probe, on its own connection
   std::unique_ptr<etcd::Watcher> watcher_;
-  std::shared_ptr<bool> alive_;
+  std::shared_ptr<Life> life_;
+  rt::TimerNode probe_timer_;
   // Alive keys seen, with their lease (a heartbeat keeps that lease alive).
   std::map<std::pair<std::string, std::string>, int64_t> leases_;
   struct RevisionWait {
@@ -129,7 +150,6 @@ class EtcdBackend final : public Registry::Remote {
   rt::TimerNode tick_;
   bool synced_ = false;        // the first listing arrived
   bool probe_ok_ = false;      // the last quorum probe answered
-  bool probing_ = false;
   std::string probe_error_;
   std::string watch_error_ = "not yet synchronised with etcd";
   bool stopped_ = false;

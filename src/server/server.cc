@@ -469,10 +469,13 @@ void Server::finish_admin() {
   // (bounded) let each one see it and end, so none is left suspended (and leaked) at exit.
   // The DNS server's TCP connections are on this loop too.
   if (dns_) dns_->close_tcp();
+  // The etcd backend's calls in flight end once they see their closed connections (a connect
+  // in flight, within its 1 s timeout).
   auto open = [this] {
-    return (admin_ ? admin_->connections() : 0) + (dns_ ? dns_->tcp_connections() : 0);
+    return (admin_ ? admin_->connections() : 0) + (dns_ ? dns_->tcp_connections() : 0) +
+           (registry_etcd_ && !registry_etcd_->idle() ? 1 : 0);
   };
-  for (int turn = 0; turn < 200 && open() > 0; ++turn) control_.run_once(5);
+  for (int turn = 0; turn < 400 && open() > 0; ++turn) control_.run_once(5);
   control_.run_deferred();
 }
 
