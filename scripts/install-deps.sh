@@ -94,12 +94,14 @@ if ! "${as_root[@]}" "${apt_env[@]}" apt-get "${apt_opts[@]}" update -qq </dev/n
   exit 1
 fi
 rm -f "$log"
-# knot and unbound come with system services that Debian starts on install (unbound then also
-# offers itself as the resolver); the DNS benchmark runs its own instances, so the services of
-# packages installed just now are stopped and disabled.
+# knot, unbound and etcd-server come with system services that Debian starts on install
+# (unbound then also offers itself as the resolver, etcd listens on 127.0.0.1:2379); the tests
+# and the DNS benchmark run their own instances, so the services of packages installed just
+# now are stopped and disabled.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  for svc in knot unbound; do
-    if [[ " ${missing[*]} " == *" $svc "* ]]; then
+  for pkg in knot unbound etcd-server; do
+    svc=${pkg%-server}
+    if [[ " ${missing[*]} " == *" $pkg "* ]]; then
       "${as_root[@]}" systemctl disable --now "$svc.service" >/dev/null 2>&1 || true
       [[ $svc != unbound ]] || "${as_root[@]}" systemctl disable --now unbound-resolvconf.service >/dev/null 2>&1 || true
     fi
