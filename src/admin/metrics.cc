@@ -222,14 +222,24 @@ void resilience_metrics(Writer& w, const StatsSum& s) {
   }
 }
 
+// Families of one unlabelled sample each.
+struct Plain {
+  const char* name;
+  const char* type;
+  const char* help;
+  uint64_t value;
+};
+
+void write_plain(Writer& w, std::initializer_list<Plain> rows) {
+  for (const Plain& row : rows) {
+    w.family(row.name, row.type, row.help);
+    w.sample(row.name, {}, row.value);
+  }
+}
+
 // The lookups of `discovery: dns` clusters (c-ares behind a TTL cache).
 void resolver_metrics(Writer& w, const ResolverNumbers& r) {
-  const struct {
-    const char* name;
-    const char* type;
-    const char* help;
-    uint64_t value;
-  } rows[] = {
+  write_plain(w, {
       {"dns_resolver_lookups_total", "counter", "Lookups made by dns clusters.", r.lookups},
       {"dns_resolver_queries_total", "counter",
        "Queries sent to DNS servers (one per coalesced group of lookups).", r.queries},
@@ -246,11 +256,7 @@ void resolver_metrics(Writer& w, const ResolverNumbers& r) {
       {"dns_clusters_stale", "gauge",
        "dns clusters whose last refresh failed (serving their last good answer).",
        r.clusters_stale},
-  };
-  for (const auto& row : rows) {
-    w.family(row.name, row.type, row.help);
-    w.sample(row.name, {}, row.value);
-  }
+  });
 }
 
 // The registry (instances by service and health, the index, parked watchers) and the DNS
@@ -276,15 +282,15 @@ void discovery_metrics(Writer& w, const MetricsInfo& info) {
     w.family("registry_watchers", "gauge", "Blocking queries parked now.");
     w.sample("registry_watchers", {}, uint64_t(reg->waiting()));
     if (reg->mirrored()) {
-      w.family("registry_stale", "gauge",
-               "1 while the shared store (etcd) cannot be reached or has no quorum: the "
-               "registry serves its last known state and refuses writes.");
-      w.sample("registry_stale", {}, uint64_t(reg->stale()));
-      w.family("registry_stale_seconds", "gauge", "How long the registry has been stale.");
-      w.sample("registry_stale_seconds", {},
-               uint64_t(reg->stale() ? std::max<int64_t>(0, reg->loop().now_ms() -
-                                                              reg->stale_since_ms()) / 1000
-                                     : 0));
+      const int64_t stale_ms = reg->stale() ? reg->loop().now_ms() - reg->stale_since_ms() : 0;
+      write_plain(w, {
+          {"registry_stale", "gauge",
+           "1 while the shared store (etcd) cannot be reached or has no quorum: the registry "
+           "serves its last known state and refuses writes.",
+           uint64_t(reg->stale())},
+          {"registry_stale_seconds", "gauge", "How long the registry has been stale.",
+           uint64_t(std::max<int64_t>(0, stale_ms) / 1000)},
+      });
     }
   }
   if (info.resolver) resolver_metrics(w, *info.resolver);
@@ -302,31 +308,31 @@ void discovery_metrics(Writer& w, const MetricsInfo& info) {
     w.family("dns_truncated_total", "counter", "UDP answers sent with TC set (retry over TCP).");
     w.sample("dns_truncated_total", {}, d.truncated);
     if (d.forwarding) {
-      w.family("dns_forwarded_total", "counter",
-               "Queries for names outside the domain sent to a recursor (cache misses).");
-      w.sample("dns_forwarded_total", {}, d.forwarded);
-      w.family("dns_forward_cache_hits_total", "counter",
-               "Queries for names outside the domain answered from the cache.");
-      w.sample("dns_forward_cache_hits_total", {}, d.forward_cache_hits);
-      w.family("dns_forward_coalesced_total", "counter",
-               "Queries that joined an identical one already sent to a recursor.");
-      w.sample("dns_forward_coalesced_total", {}, d.forward_coalesced);
-      w.family("dns_forward_timeouts_total", "counter", "Recursors that did not answer in time.");
-      w.sample("dns_forward_timeouts_total", {}, d.forward_timeouts);
-      w.family("dns_forward_servfail_total", "counter",
-               "Forwarded queries answered SERVFAIL (every recursor failed, or a limit).");
-      w.sample("dns_forward_servfail_total", {}, d.forward_servfail);
-      w.family("dns_forward_overflow_total", "counter",
-               "Forwarded queries refused by the in-flight limits (answered SERVFAIL).");
-      w.sample("dns_forward_overflow_total", {}, d.forward_overflow);
-      w.family("dns_forward_stale_total", "counter",
-               "Forwarded queries answered with an expired answer because every recursor failed.");
-      w.sample("dns_forward_stale_total", {}, d.forward_stale);
-      w.family("dns_forward_mismatched_total", "counter",
-               "Upstream datagrams dropped: wrong source, ID or question, or malformed.");
-      w.sample("dns_forward_mismatched_total", {}, d.forward_mismatched);
-      w.family("dns_forward_cache_entries", "gauge", "Answers held in the forwarders' caches.");
-      w.sample("dns_forward_cache_entries", {}, d.forward_cache_entries);
+      write_plain(w, {
+          {"dns_forwarded_total", "counter",
+           "Queries for names outside the domain sent to a recursor (cache misses).", d.forwarded},
+          {"dns_forward_cache_hits_total", "counter",
+           "Queries for names outside the domain answered from the cache.", d.forward_cache_hits},
+          {"dns_forward_coalesced_total", "counter",
+           "Queries that joined an identical one already sent to a recursor.",
+           d.forward_coalesced},
+          {"dns_forward_timeouts_total", "counter", "Recursors that did not answer in time.",
+           d.forward_timeouts},
+          {"dns_forward_servfail_total", "counter",
+           "Forwarded queries answered SERVFAIL (every recursor failed, or a limit).",
+           d.forward_servfail},
+          {"dns_forward_overflow_total", "counter",
+           "Forwarded queries refused by the in-flight limits (answered SERVFAIL).",
+           d.forward_overflow},
+          {"dns_forward_stale_total", "counter",
+           "Forwarded queries answered with an expired answer because every recursor failed.",
+           d.forward_stale},
+          {"dns_forward_mismatched_total", "counter",
+           "Upstream datagrams dropped: wrong source, ID or question, or malformed.",
+           d.forward_mismatched},
+          {"dns_forward_cache_entries", "gauge", "Answers held in the forwarders' caches.",
+           d.forward_cache_entries},
+      });
     }
   }
 }
